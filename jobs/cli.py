@@ -1,0 +1,30 @@
+"""The `genie` command. Each subcommand lives in its own module with a `main(argv)`;
+modules are imported only when their subcommand runs, so `genie --help` stays instant."""
+
+import argparse
+import importlib
+import sys
+
+# name -> (module with main(argv), one-line help)
+COMMANDS = {
+    "run": ("jobs.run", "the main job end to end on its embedded default (offline world, local Ray)"),
+    "world": ("world.cli", "the offline platformer: play, render videos, make a corpus, serve it, contact sheet"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="genie",
+        description="Curate gameplay video into training shards and train Genie on them.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n" + "\n".join(f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()),
+    )
+    parser.add_argument("command", choices=sorted(COMMANDS), metavar="command", help="one of the commands below")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's own arguments (genie COMMAND --help)")
+    options = parser.parse_args(argv)
+    module = importlib.import_module(COMMANDS[options.command][0])
+    return module.main(options.args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
