@@ -1,16 +1,24 @@
-"""Test-only helpers that write a tiny corpus in the shared contract layout.
+"""Test-only helpers for the offline world: a tiny corpus and a client for the local site.
 
-`write_tiny_corpus(root)` makes `catalog.json`, `videos/<id>.mp4` (2 s of ffmpeg's testsrc,
-640x360, 30 fps, H.264) and `truth/<id>.json` for three videos: two platformer uploads and
-one off-topic upload. It is for tests of code that reads a corpus (the site, ingestion)
-without waiting for the real generator.
+`write_tiny_corpus(root)` (or the module-scoped fixture `tiny_corpus`) makes `catalog.json`,
+`videos/<id>.mp4` (2 s of an ffmpeg test pattern, 640x360, 30 fps, H.264) and
+`truth/<id>.json` for three videos: two platformer uploads and one off-topic upload, with ids
+`tiny_video_id("speedrun" | "playthrough" | "unboxing")`. It serves tests of code that reads
+a corpus (the site, ingestion) without waiting for the full generator.
+
+`ydl_options`, `ydl_download`, `raw_request`, `sha256_of` and `ffprobe_ok` are what the site
+tests use to drive it with the real yt-dlp, http.client and ffprobe.
 """
 
 import base64
 import hashlib
+import http.client
 import json
 import pathlib
 import subprocess
+
+import pytest
+import yt_dlp
 
 TINY_VIDEOS = (
     {
@@ -104,3 +112,57 @@ def _encode_test_pattern(path: pathlib.Path, pattern: str) -> None:
         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
     ]  # fmt: skip
     subprocess.run(command, check=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, dict[str, dict]]:
+    """A tiny corpus folder in the contract layout and its catalog entries by id."""
+    root = tmp_path_factory.mktemp("tiny_corpus")
+    return root, {entry["id"]: entry for entry in write_tiny_corpus(root)}
+
+
+def ydl_options(download_dir: pathlib.Path, **overrides) -> dict:
+    """yt-dlp options for tests: quiet, direct to 127.0.0.1, short timeouts, no retries."""
+    options = {
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "proxy": "",  # never route 127.0.0.1 through an environment proxy
+        "cachedir": False,
+        "socket_timeout": 2,
+        "retries": 0,
+        "fragment_retries": 0,
+        "extractor_retries": 0,
+        "fixup": "never",
+        "outtmpl": str(download_dir / "%(id)s.%(ext)s"),
+    }
+    return {**options, **overrides}
+
+
+def ydl_download(url: str, download_dir: pathlib.Path, **overrides) -> tuple[dict, pathlib.Path]:
+    """Download `url` with yt-dlp; the info dict and the downloaded file."""
+    with yt_dlp.YoutubeDL(ydl_options(download_dir, **overrides)) as ydl:
+        info = ydl.extract_info(url, download=True)
+    return info, pathlib.Path(info["requested_downloads"][0]["filepath"])
+
+
+def raw_request(base_url: str, path: str, method: str = "GET", headers: dict | None = None):
+    """Send `path` exactly as written (no client-side normalisation); (status, headers, body)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.request(method, path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def sha256_of(path: pathlib.Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ffprobe_ok(path: pathlib.Path) -> bool:
+    """Whether ffprobe reads a duration from the file without error."""
+    command = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)]
+    return subprocess.run(command, capture_output=True, check=False).returncode == 0

@@ -5,41 +5,47 @@ downloads from exactly as it would from a real one.
     with VideoSite(corpus_dir, smb_dir=None, faults={video_id: Fault("status", status=429, times=2)}) as site:
         site.search_url("mario speedrun", limit=50)   # give this URL to yt-dlp
 
-What yt-dlp gives (checked by tests/test_site.py; yt-dlp's generic extractor, no plug-in):
+What yt-dlp gives (its own generic extractor, no plug-in; checked in tests/test_site.py and
+tests/test_site_faults.py):
 
-Options to use: {"quiet": True, "no_warnings": True, "noprogress": True,
-"socket_timeout": S, "retries": R, "fragment_retries": R, "extractor_retries": 0,
-"fixup": "never", "outtmpl": "<dir>/%(id)s.%(ext)s"}. `fixup: never` keeps the downloaded
-file byte-identical to what the site serves. The generic extractor warns "Falling back on
-generic information extractor"; `no_warnings` hides it.
+Options: {"quiet": True, "no_warnings": True, "noprogress": True, "proxy": "",
+"socket_timeout": S, "retries": R, "extractor_retries": 0, "fixup": "never",
+"outtmpl": "<dir>/%(id)s.%(ext)s"}. `fixup: "never"` keeps the file byte-identical to what
+the site serves; `proxy: ""` keeps 127.0.0.1 traffic off any environment proxy;
+`no_warnings` hides "Falling back on generic information extractor". yt-dlp still prints
+"ERROR: ..." lines to stderr on failure unless given a `logger`.
 
-1. Search (`extract_info(site.search_url(q), download=False)` with
-   `extract_flat="in_playlist"`): `_type` "playlist", `entries` a list, one per hit, each with
-     url          the watch page, "<site.url>/watch/<id>"  (feed it back to yt-dlp)
+1. Search: `extract_info(site.search_url(q, limit), download=False)` with
+   `extract_flat="in_playlist"` -> {"_type": "playlist", "entries": [...]}, one entry per hit
+   (an RSS item; `_type` "url_transparent"), each with
+     url          the watch page "<site.url>/watch/<id>"; give it back to yt-dlp to download
      title        str
      description  str
-     duration     float seconds
-     timestamp    int (upload date at 00:00 UTC) where the video has one
-   Flat entries have NO `id` (yt-dlp's RSS reader does not set one): the site id is the last
-   path segment of `url`, `url.rsplit("/", 1)[-1]`, and equals the `id` of full extraction.
-2. One entry (`extract_info(entry["url"], download=False or True)`):
-     id           the site's video id (yt-dlp takes it from the watch URL)
-     title, description, duration (float s), uploader (str), timestamp / upload_date
-     url / ext    the media URL "<site.url>/media/<id>.mp4" (with a yt-dlp smuggling
-                  fragment appended; HTTP never sends it) / "mp4"
+     duration     seconds (int or float)
+     timestamp    int, upload date at 00:00 UTC (None for videos without one, e.g. SMB)
+   Flat entries carry NO `id`: yt-dlp's RSS reader never sets one. The site id is the last
+   path segment of `url` (`url.rsplit("/", 1)[-1]`), which is also the `id` that full
+   extraction reports. Ids match [A-Za-z0-9_-]{1,64}: 11 characters for generated videos,
+   "smb-W-L" for the real clips.
+2. One video: `extract_info(entry["url"], download=...)` ->
+     id           the site's video id
+     title, description, uploader (str), duration (seconds), timestamp, upload_date
      webpage_url  the watch page
+     url, ext     the media URL "<site.url>/media/<id>.mp4" followed by a yt-dlp
+                  "#__youtubedl_smuggle=..." fragment (never sent over HTTP), and "mp4"
      filesize     bytes of the served file
-   `license` is NOT mapped by yt-dlp's generic extractor (it ignores JSON-LD `license`).
-   The site's metadata endpoint has it: GET "<site.url>/api/videos/<id>.json" -> JSON with
-   id, title, description, uploader, license, duration_s, upload_date, width, height, fps,
-   webpage_url, media_url, filesize.
-3. Download: with download=True the file lands at outtmpl, e.g. "<dir>/<id>.mp4", and
-   `info["requested_downloads"][0]["filepath"]` names it.
-4. Failures: yt-dlp raises `yt_dlp.utils.DownloadError` (message holds "HTTP Error 429",
-   "HTTP Error 403", timeouts, "did not get any data" / incomplete-download text); its
-   downloader retries 5xx and short bodies `retries` times, never 4xx.
+   `license` is NOT set: yt-dlp's generic extractor ignores JSON-LD `license`. Read it from
+   GET "<site.url>/api/videos/<id>.json" -> {id, title, description, uploader, license,
+   duration_s, upload_date, width, height, fps, webpage_url, media_url, filesize}.
+3. Download: with download=True the file is `info["requested_downloads"][0]["filepath"]`,
+   i.e. "<dir>/<id>.mp4" with the outtmpl above.
+4. Failures raise `yt_dlp.utils.DownloadError` (with `ignoreerrors` off). Its message holds
+   "HTTP Error 429" / "HTTP Error 403" (4xx: never retried by yt-dlp), "HTTP Error 500" /
+   "HTTP Error 503" (5xx: retried `retries` times, so 1 + retries media requests),
+   "bytes read, N more expected" (a truncated body, retried like 5xx), or "timed out"
+   (slow). A corrupt file downloads without error; only probing it fails.
 
-Faults (see world/site_faults.py) apply only to media requests of the faulted id;
+Faults (world/site_faults.py) apply only to media requests of the faulted id;
 `site.request_count(id)` counts those requests (GET and HEAD).
 
 CLI: `genie world serve --corpus DIR [--smb DIR] [--port N] [--fault ID=KIND[:ARG]]...`.

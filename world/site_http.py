@@ -12,6 +12,7 @@ import html
 import http.server
 import re
 import socket
+import sys
 import threading
 import urllib.parse
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _CHUNK = 64 * 1024
 _CORRUPT_KEY = 0xA5
 _XOR_TABLE = bytes(value ^ _CORRUPT_KEY for value in range(256))
+_CLIENT_GONE = (BrokenPipeError, ConnectionResetError, socket.timeout)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 
@@ -45,9 +47,15 @@ class SiteServer(http.server.ThreadingHTTPServer):
         self.stopping = threading.Event()  # wakes handlers sleeping on a "slow" fault
         super().__init__(address, SiteHandler)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # Clients hanging up (timeouts, cancelled downloads) is routine here, not an error.
+        if not isinstance(sys.exc_info()[1], _CLIENT_GONE):
+            super().handle_error(request, client_address)
+
 
 class SiteHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = 60  # seconds an idle keep-alive connection may hold its thread
     server: SiteServer
     server_version = "GenieLocalVideoSite/1"
 
@@ -87,7 +95,7 @@ class SiteHandler(http.server.BaseHTTPRequestHandler):
                     self._send_media(record, fault if fault and fault.applies_to(number) else None, send_body)
             else:
                 self._send_text(404, "not found", send_body)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        except _CLIENT_GONE:
             self.close_connection = True  # the client gave up (often on purpose, in tests)
 
     def _search(self, query_string: str, send_body: bool) -> None:

@@ -13,12 +13,14 @@
 import datetime
 import html
 import json
+import re
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
 from world.site_catalog import VideoRecord
 
 _ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # chars XML 1.0 forbids
 
 
 def search_feed(base_url: str, query: str, records: list[VideoRecord]) -> bytes:
@@ -26,9 +28,9 @@ def search_feed(base_url: str, query: str, records: list[VideoRecord]) -> bytes:
     items = []
     for record in records:
         fields = [
-            f"<title>{escape(record.title)}</title>",
-            f"<link>{escape(watch_url(base_url, record.id))}</link>",
-            f"<description>{escape(record.description)}</description>",
+            f"<title>{_xml_text(record.title)}</title>",
+            f"<link>{_xml_text(watch_url(base_url, record.id))}</link>",
+            f"<description>{_xml_text(record.description)}</description>",
             f"<itunes:duration>{record.duration_s:.3f}</itunes:duration>",
         ]
         if record.upload_date:
@@ -37,9 +39,9 @@ def search_feed(base_url: str, query: str, records: list[VideoRecord]) -> bytes:
     document = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<rss version="2.0" xmlns:itunes="{_ITUNES_NS}"><channel>'
-        f"<title>{escape(f'Search: {query}')}</title>"
-        f"<link>{escape(base_url)}/</link>"
-        f"<description>{escape(f'{len(records)} videos matching {query!r}')}</description>"
+        f"<title>{_xml_text(f'Search: {query}')}</title>"
+        f"<link>{_xml_text(base_url)}/</link>"
+        f"<description>{_xml_text(f'{len(records)} videos matching {query!r}')}</description>"
         + "".join(items)
         + "</channel></rss>\n"
     )
@@ -123,3 +125,8 @@ def media_url(base_url: str, video_id: str) -> str:
 
 def _upload_datetime(upload_date: str) -> datetime.datetime:
     return datetime.datetime.strptime(upload_date, "%Y%m%d").replace(tzinfo=datetime.timezone.utc)
+
+
+def _xml_text(text: str) -> str:
+    """Text safe inside an XML element: forbidden characters become spaces, markup escaped."""
+    return escape(_NOT_XML.sub(" ", text))
