@@ -83,8 +83,6 @@ class VideoSite:
         unknown = sorted(set(self.faults) - set(self._by_id))
         if unknown:
             raise ValueError(f"faults name videos the site does not serve: {', '.join(unknown)}")
-        self._counts: dict[str, int] = {}
-        self._counts_lock = threading.Lock()
         self._server = SiteServer((host, port), self)
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host}:{bound_port}"
@@ -138,13 +136,7 @@ class VideoSite:
 
     def request_count(self, video_id: str) -> int:
         """How many media requests (GET or HEAD) the site has had for `video_id`."""
-        with self._counts_lock:
-            return self._counts.get(video_id, 0)
-
-    def _count_media_request(self, video_id: str) -> int:
-        with self._counts_lock:
-            self._counts[video_id] = self._counts.get(video_id, 0) + 1
-            return self._counts[video_id]
+        return self._server.media_requests(video_id)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,7 +45,19 @@ class SiteServer(http.server.ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], site: "VideoSite") -> None:
         self.site = site
         self.stopping = threading.Event()  # wakes handlers sleeping on a "slow" fault
+        self._media_requests: dict[str, int] = {}
+        self._media_requests_lock = threading.Lock()
         super().__init__(address, SiteHandler)
+
+    def count_media_request(self, video_id: str) -> int:
+        """Count one more media request for `video_id`; its number, from 1."""
+        with self._media_requests_lock:
+            self._media_requests[video_id] = self._media_requests.get(video_id, 0) + 1
+            return self._media_requests[video_id]
+
+    def media_requests(self, video_id: str) -> int:
+        with self._media_requests_lock:
+            return self._media_requests.get(video_id, 0)
 
     def handle_error(self, request: object, client_address: object) -> None:
         # Clients hanging up (timeouts, cancelled downloads) is routine here, not an error.
@@ -90,7 +102,7 @@ class SiteHandler(http.server.BaseHTTPRequestHandler):
             elif match := _MEDIA.fullmatch(path):
                 record = self._record_or_404(match.group(1), send_body)
                 if record:
-                    number = site._count_media_request(record.id)
+                    number = self.server.count_media_request(record.id)
                     fault = site.faults.get(record.id)
                     self._send_media(record, fault if fault and fault.applies_to(number) else None, send_body)
             else:
