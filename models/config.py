@@ -1,0 +1,138 @@
+"""Model configurations: one frozen dataclass per component, read from models/configs/*.toml.
+
+A config file has the sections [tokenizer], [lam] and [dynamics] (with sub-tables for their
+transformer stacks and quantisers); `load_model_configs("tiny" | "small" | "paper" | path)`
+reads one through schemas/config.py, so an unknown or mistyped key is an error naming it,
+and then checks that the three components agree with each other (token grid, vocabulary,
+number of actions).
+"""
+
+import dataclasses
+import math
+import pathlib
+from typing import Literal
+
+from schemas.config import ConfigError, load
+
+CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
+NAMED_CONFIGS = ("tiny", "small", "paper")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+    """A stack of ST blocks: spatial attention, causal temporal attention, MLP (pre-norm)."""
+
+    num_layers: int
+    model_dim: int
+    num_heads: int
+    head_dim: int = 64  # per-head width, independent of model_dim / num_heads
+    mlp_ratio: float = 4.0  # MLP hidden width = mlp_ratio * model_dim, rounded to 64
+    qk_norm: bool = True  # RMS-normalise queries and keys per head (the paper's fix at scale)
+    activation_checkpointing: bool = False  # recompute each block in backward to save memory
+
+    @property
+    def attention_dim(self) -> int:
+        return self.num_heads * self.head_dim
+
+    @property
+    def mlp_dim(self) -> int:
+        return max(64, 64 * round(self.mlp_ratio * self.model_dim / 64))
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizerConfig:
+    """A VQ codebook with straight-through gradients and dead-code reset."""
+
+    num_codes: int
+    code_dim: int
+    commitment_weight: float = 0.25  # beta in ||z - sg(e)||^2
+    dead_code_patience: int = 200  # training steps a code may go unused before it counts as dead
+    reset_dead_codes: bool = True  # move dead codes onto random encoder outputs of the batch
+
+    def __post_init__(self):
+        if self.dead_code_patience < 1:
+            raise ConfigError(f"dead_code_patience must be >= 1, got {self.dead_code_patience}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerConfig:
+    """ST-ViViT VQ-VAE over pixels: frames -> (h, w) grid of discrete tokens per frame."""
+
+    encoder: TransformerConfig
+    decoder: TransformerConfig
+    quantizer: QuantizerConfig
+    patch_size: int = 4
+    frame_height: int = 90
+    frame_width: int = 160
+    channels: int = 3
+    max_frames: int = 16  # temporal positions; longer videos are coded in windows of this
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return math.ceil(self.frame_height / self.patch_size), math.ceil(self.frame_width / self.patch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class LAMConfig:
+    """Latent action model: VQ-VAE on raw pixels whose codes are the actions between frames."""
+
+    encoder: TransformerConfig
+    decoder: TransformerConfig
+    quantizer: QuantizerConfig
+    patch_size: int = 16
+    frame_height: int = 90
+    frame_width: int = 160
+    channels: int = 3
+    max_frames: int = 16
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return math.ceil(self.frame_height / self.patch_size), math.ceil(self.frame_width / self.patch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class DynamicsConfig:
+    """MaskGIT transformer over token grids, conditioned on latent actions."""
+
+    transformer: TransformerConfig
+    num_codes: int = 1024  # tokenizer vocabulary; id num_codes is the mask token
+    num_actions: int = 8  # LAM codebook size
+    token_height: int = 23
+    token_width: int = 40
+    max_frames: int = 16
+    # "add": the action embedding is added to every token of the frame it leads to (the paper);
+    # "token": it is prepended to the frame as one extra token.
+    action_conditioning: Literal["add", "token"] = "add"
+    mask_rate_min: float = 0.5  # training masks each frame after the first at a rate ~ U(min, max)
+    mask_rate_max: float = 1.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.mask_rate_min <= self.mask_rate_max <= 1.0:
+            raise ConfigError(f"need 0 <= mask_rate_min <= mask_rate_max <= 1, "
+                              f"got {self.mask_rate_min}, {self.mask_rate_max}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfigs:
+    """The three Genie components, as one config file describes them."""
+
+    tokenizer: TokenizerConfig
+    lam: LAMConfig
+    dynamics: DynamicsConfig
+
+
+def load_model_configs(name_or_path: str | pathlib.Path) -> ModelConfigs:
+    """Read a named config (tiny, small, paper) or a TOML file, and check its parts agree."""
+    path = CONFIG_DIR / f"{name_or_path}.toml" if name_or_path in NAMED_CONFIGS else pathlib.Path(name_or_path)
+    configs = load(ModelConfigs, path)
+    tokenizer, lam, dynamics = configs.tokenizer, configs.lam, configs.dynamics
+    if (dynamics.token_height, dynamics.token_width) != tokenizer.grid:
+        raise ConfigError(f"{path}: dynamics token grid {dynamics.token_height}x{dynamics.token_width} "
+                          f"!= tokenizer grid {tokenizer.grid[0]}x{tokenizer.grid[1]}")
+    if dynamics.num_codes != tokenizer.quantizer.num_codes:
+        raise ConfigError(f"{path}: dynamics.num_codes {dynamics.num_codes} "
+                          f"!= tokenizer.quantizer.num_codes {tokenizer.quantizer.num_codes}")
+    if dynamics.num_actions != lam.quantizer.num_codes:
+        raise ConfigError(f"{path}: dynamics.num_actions {dynamics.num_actions} "
+                          f"!= lam.quantizer.num_codes {lam.quantizer.num_codes}")
+    return configs

@@ -1,0 +1,99 @@
+"""Latent action model (Genie Sec. 2.1): learns discrete actions from unlabelled video.
+
+The encoder reads raw pixels (the paper found pixels give more controllable actions than
+tokens) cut into 16x16 patches, plus one learned action-query token per frame. Temporal
+attention is causal, so the query token of frame t+1 has seen frames <= t+1; it is projected
+and quantised to one of num_codes (8) actions, a_t, the action taking frame t to t+1.
+The decoder sees only frames <= t and a_t and predicts frame t+1: because the past alone
+cannot tell which way things move next, the tiny codebook has to carry it. The decoder is
+only the training signal; at inference `infer_actions` uses the encoder and codebook.
+"""
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.config import LAMConfig
+from models.patches import from_patches, to_patches
+from models.quantizer import VectorQuantizer
+from models.st_transformer import STBlock, STTransformer
+
+
+class LAMOutput(NamedTuple):
+    recon: torch.Tensor  # (B, T-1, C, H, W) predicted frames 1..T-1 in [0, 1] space (not clamped)
+    actions: torch.Tensor  # (B, T-1) int64 in [0, num_codes)
+    loss: torch.Tensor  # () prediction MSE + quantiser loss
+    metrics: dict[str, torch.Tensor]  # recon_mse, psnr, commitment, codebook_perplexity, codes_used, dead_codes
+
+
+class LatentActionModel(nn.Module):
+    def __init__(self, config: LAMConfig):
+        super().__init__()
+        self.config = config
+        grid_height, grid_width = config.grid
+        tokens_per_frame = grid_height * grid_width
+        patch_dim = config.patch_size ** 2 * config.channels
+        encoder, decoder, code_dim = config.encoder, config.decoder, config.quantizer.code_dim
+        self.encoder_in = nn.Linear(patch_dim, encoder.model_dim)
+        self.action_query = nn.Parameter(torch.empty(encoder.model_dim))
+        self.encoder = STTransformer(encoder, tokens_per_frame + 1, config.max_frames)
+        self.encoder_out = nn.Linear(encoder.model_dim, code_dim)
+        self.quantizer = VectorQuantizer(config.quantizer)
+        self.decoder_in = nn.Linear(patch_dim, decoder.model_dim)
+        self.action_in = nn.Linear(code_dim, decoder.model_dim)
+        self.decoder = STTransformer(decoder, tokens_per_frame, config.max_frames - 1)
+        self.decoder_out = nn.Linear(decoder.model_dim, patch_dim)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # the transformers initialise themselves; the query and projections: N(0, 0.02)
+        nn.init.normal_(self.action_query, std=0.02)
+        for linear in (self.encoder_in, self.encoder_out, self.decoder_in, self.action_in, self.decoder_out):
+            nn.init.normal_(linear.weight, std=0.02)
+            nn.init.zeros_(linear.bias)
+
+    @property
+    def blocks(self) -> list[STBlock]:
+        """Every transformer block, encoder then decoder (for checkpointing and sharding)."""
+        return [*self.encoder.blocks, *self.decoder.blocks]
+
+    def encode_actions(self, patches: torch.Tensor) -> torch.Tensor:
+        """patches: (B, T, S, p*p*C) in [-1, 1] -> (B, T-1, code_dim) continuous actions."""
+        x = self.encoder_in(patches)  # (B, T, S, D)
+        query = self.action_query.to(x.dtype).expand(*x.shape[:2], 1, -1)  # (B, T, 1, D)
+        x = self.encoder(torch.cat([query, x], dim=2))  # (B, T, 1+S, D)
+        return self.encoder_out(x[:, 1:, 0])  # (B, T-1, code_dim): frame t+1's query gives a_t
+
+    def forward(self, video: torch.Tensor) -> LAMOutput:
+        """video: (B, T, C, H, W) in [0, 1], 2 <= T <= max_frames -> predicted frames 1..T-1, actions, loss."""
+        self._check_video(video, max_frames=self.config.max_frames)
+        config = self.config
+        patches = to_patches(video * 2 - 1, config.patch_size)  # (B, T, S, p*p*C)
+        quantized = self.quantizer(self.encode_actions(patches))  # quantized (B, T-1, code_dim)
+        x = self.decoder_in(patches[:, :-1]) + self.action_in(quantized.quantized)[:, :, None]  # (B, T-1, S, D)
+        predicted = self.decoder_out(self.decoder(x))  # (B, T-1, S, p*p*C)
+        recon = from_patches(predicted, config.patch_size, config.frame_height, config.frame_width) * 0.5 + 0.5
+        target = video[:, 1:]
+        recon_mse = F.mse_loss(recon.float(), target)
+        with torch.no_grad():
+            clamped_mse = F.mse_loss(recon.float().clamp(0, 1), target)
+        metrics = {"recon_mse": recon_mse.detach(), "psnr": -10 * torch.log10(clamped_mse.clamp_min(1e-10))}
+        return LAMOutput(recon, quantized.codes, recon_mse + quantized.loss, metrics | quantized.metrics)
+
+    @torch.no_grad()
+    def infer_actions(self, video: torch.Tensor) -> torch.Tensor:
+        """video: (B, T, C, H, W) in [0, 1], 2 <= T <= max_frames -> (B, T-1) int64 action codes."""
+        self._check_video(video, max_frames=self.config.max_frames)
+        patches = to_patches(video * 2 - 1, self.config.patch_size)
+        actions = self.encode_actions(patches).float()  # (B, T-1, code_dim)
+        return self.quantizer.nearest_codes(actions.flatten(0, 1)).view(actions.shape[:2])
+
+    def _check_video(self, video: torch.Tensor, max_frames: int) -> None:
+        config = self.config
+        expected = (config.channels, config.frame_height, config.frame_width)
+        if video.ndim != 5 or tuple(video.shape[2:]) != expected:
+            raise ValueError(f"expected video (B, T, {', '.join(map(str, expected))}), got {tuple(video.shape)}")
+        if not 2 <= video.shape[1] <= max_frames:
+            raise ValueError(f"video has {video.shape[1]} frames; the LAM needs 2 to {max_frames}")

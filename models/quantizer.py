@@ -1,0 +1,97 @@
+"""Vector quantiser (van den Oord et al. 2017) with usage statistics and dead-code reset.
+
+Each input vector is replaced by its nearest codebook entry; gradients pass straight
+through to the encoder. The loss is the codebook term ||sg(z) - e||^2 plus the commitment
+term beta * ||z - sg(e)||^2. Codebooks collapse (a few codes take everything) unless
+something pushes back: here a code unused for `dead_code_patience` training steps is dead
+(counted in the metrics) and, with `reset_dead_codes`, moved onto a random encoder output
+of the current batch.
+
+Note for data-parallel training: the reset draws from each replica's own batch, so
+replicas' codebooks diverge unless the trainer keeps them in step (e.g. broadcasts the
+codebook from rank 0 after each step, or sets reset_dead_codes = false).
+"""
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.config import QuantizerConfig
+
+
+class QuantizerOutput(NamedTuple):
+    quantized: torch.Tensor  # (..., code_dim) codebook vectors, straight-through to the input
+    codes: torch.Tensor  # (...) int64 indices
+    loss: torch.Tensor  # () codebook + commitment loss
+    metrics: dict[str, torch.Tensor]  # codebook_perplexity, codes_used, dead_codes, commitment
+
+
+class VectorQuantizer(nn.Module):
+    def __init__(self, config: QuantizerConfig):
+        super().__init__()
+        self.config = config
+        self.codebook = nn.Embedding(config.num_codes, config.code_dim)
+        nn.init.normal_(self.codebook.weight)
+        # training steps since each code was last chosen; starting at the patience makes the
+        # first training batch re-seed every code it does not use (a data-dependent init)
+        self.register_buffer("steps_unused", torch.full((config.num_codes,), config.dead_code_patience))
+
+    def forward(self, z: torch.Tensor) -> QuantizerOutput:
+        """z: (..., code_dim) -> quantized (..., code_dim), codes (...)."""
+        with torch.autocast(z.device.type, enabled=False):
+            z = z.float()
+            flat = z.reshape(-1, self.config.code_dim)  # (M, code_dim)
+            codes = self.nearest_codes(flat)  # (M,)
+            chosen = self.codebook(codes)  # (M, code_dim)
+            codebook_loss = F.mse_loss(chosen, flat.detach())
+            commitment = F.mse_loss(flat, chosen.detach())
+            loss = codebook_loss + self.config.commitment_weight * commitment
+            quantized = flat + (chosen - flat).detach()  # straight-through estimator
+            if self.training:
+                self._count_unused_steps(codes)
+            metrics = self._usage(codes) | {"commitment": commitment.detach()}
+            if self.training and self.config.reset_dead_codes:
+                self._reset_dead_codes(flat.detach())
+        return QuantizerOutput(quantized.view(z.shape), codes.view(z.shape[:-1]), loss, metrics)
+
+    @torch.no_grad()
+    def nearest_codes(self, flat: torch.Tensor) -> torch.Tensor:
+        """flat: (M, code_dim) -> (M,) index of the nearest code in Euclidean distance."""
+        codebook = self.codebook.weight.float()  # (K, code_dim)
+        distances = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.T
+                     + codebook.pow(2).sum(1))  # (M, K)
+        return distances.argmin(1)
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes: (...) int64 -> (..., code_dim) codebook vectors."""
+        return self.codebook(codes)
+
+    @torch.no_grad()
+    def _usage(self, codes: torch.Tensor) -> dict[str, torch.Tensor]:
+        counts = torch.bincount(codes, minlength=self.config.num_codes).float()  # (K,)
+        probabilities = counts / counts.sum()
+        entropy = -(probabilities * torch.log(probabilities.clamp_min(1e-12))).sum()
+        return {
+            "codebook_perplexity": entropy.exp(),
+            "codes_used": (counts > 0).sum().float(),
+            "dead_codes": (self.steps_unused >= self.config.dead_code_patience).sum().float(),
+        }
+
+    @torch.no_grad()
+    def _count_unused_steps(self, codes: torch.Tensor) -> None:
+        used = torch.zeros_like(self.steps_unused, dtype=torch.bool)
+        used[codes] = True
+        self.steps_unused.add_(1).masked_fill_(used, 0)
+
+    @torch.no_grad()
+    def _reset_dead_codes(self, flat: torch.Tensor) -> None:
+        """Move dead codes onto random rows of `flat` (M, code_dim).
+
+        Written without data-dependent branches, so a step never waits on the device.
+        """
+        dead = self.steps_unused >= self.config.dead_code_patience  # (K,)
+        candidates = flat[torch.randint(flat.shape[0], (self.config.num_codes,), device=flat.device)]  # (K, D)
+        self.codebook.weight.copy_(torch.where(dead[:, None], candidates, self.codebook.weight))
+        self.steps_unused.masked_fill_(dead, 0)
