@@ -1,0 +1,206 @@
+"""`genie train tokenizer|lam|dynamics --config FILE`: one Genie component trained on Ray Train.
+
+This file only wires: the job config (TOML, jobs/configs/train_*.toml) into a TorchTrainer
+with its ScalingConfig (workers, GPUs per worker), RunConfig (storage for checkpoints,
+FailureConfig for restarts) and the Ray side of the worker interface (train/context.py).
+The loop itself is train/loop.py. One Ray cluster or a laptop: `ray.init()` joins the
+cluster in RAY_ADDRESS when set, else starts a local one.
+
+Restarts: a worker that dies makes Ray Train restart the worker group from the latest
+checkpoint, up to run.max_failures times. Rerunning the same command (same run.name and
+run.storage_path) after the job itself died continues from that run's latest checkpoint.
+"""
+
+import argparse
+import contextlib
+import dataclasses
+import pathlib
+import sys
+from typing import Literal
+
+from schemas.config import load
+from schemas.token_shard import decode_token_meta
+from train.context import checkpoint_name
+from train.loop import StepHook, TrainConfig, train
+from train.shards import iter_samples, list_shards
+
+COMPONENTS = ("tokenizer", "lam", "dynamics")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScalingSection:
+    """Ray Train workers (one per GPU) and their resources."""
+
+    num_workers: int = 1  # training processes; DDP/FSDP ranks
+    use_gpu: bool = False  # one CUDA device per worker (NCCL); else CPU with gloo
+    cpus_per_worker: float = 1.0  # cores reserved for a worker's loop and its DataLoader processes
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSection:
+    """Where the run lives and how it survives failures."""
+
+    name: str  # the run's name: rerunning with the same name and storage_path resumes it
+    storage_path: str = "out/train"  # checkpoints: a local folder, a shared filesystem or a URI (s3://...)
+    log_dir: str = ""  # metrics, TensorBoard, samples; default <storage_path>/<name>/logs (local storage)
+    max_failures: int = 3  # worker-group restarts from the latest checkpoint before the run fails
+    checkpoints_to_keep: int = 3  # older checkpoints are deleted
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainJobConfig:
+    """A training job: the loop's config plus how Ray runs it."""
+
+    run: RunSection
+    train: TrainConfig = TrainConfig()
+    scaling: ScalingSection = ScalingSection()
+
+
+class RayWorkerContext:
+    """The training loop's view of Ray Train (train/context.py WorkerContext)."""
+
+    def __init__(self, log_dir: str, description: str):
+        import ray
+        import ray.train
+        import ray.train.torch
+
+        context = ray.train.get_context()
+        self.world_rank = context.get_world_rank()
+        self.world_size = context.get_world_size()
+        self.local_rank = context.get_local_rank()
+        self.node = ray.get_runtime_context().get_node_id()
+        self.device = ray.train.torch.get_device()
+        self.log_dir = pathlib.Path(log_dir)
+        self._description = description
+        self._bar = None
+
+    @contextlib.contextmanager
+    def restored_checkpoint(self):
+        import ray.train
+
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is None:
+            yield None
+            return
+        with checkpoint.as_directory() as directory:
+            yield pathlib.Path(directory)
+
+    def report(self, metrics: dict, checkpoint_dir: pathlib.Path | None) -> None:
+        import ray.train
+
+        checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        name = checkpoint_name(int(metrics["step"])) if checkpoint_dir else None
+        ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=name)
+        if checkpoint is not None:
+            # Wait until the controller has registered it: a worker that dies right after
+            # must restart from this checkpoint, not the one before.
+            ray.train.get_all_reported_checkpoints(consistency_mode=ray.train.CheckpointConsistencyMode.COMMITTED)
+
+    def progress(self, step: int, total: int, metrics: dict) -> None:
+        from ray.experimental import tqdm_ray
+
+        if self._bar is None:
+            self._bar = tqdm_ray.tqdm(total=total, desc=self._description, unit="step")
+        loss = f" loss {metrics['loss']:.4g}" if "loss" in metrics else ""
+        self._bar.set_description(f"{self._description}{loss}")
+        self._bar.n = step
+        self._bar.update(0)
+        if step >= total:
+            self._bar.close()
+
+
+def train_worker(loop_config: dict) -> None:
+    """What each Ray Train worker runs."""
+    context = RayWorkerContext(loop_config["log_dir"], f"train {loop_config['component']}")
+    train(loop_config["component"], loop_config["config"], context, loop_config["after_step"])
+
+
+def resolve_paths(config: TrainJobConfig) -> TrainJobConfig:
+    """Relative local paths made absolute: Ray workers run in other directories."""
+    absolute = lambda path: path if "://" in path else str(pathlib.Path(path).resolve())
+    storage = absolute(config.run.storage_path)
+    log_dir = config.run.log_dir
+    if not log_dir:
+        if "://" in storage:
+            raise ValueError("run.log_dir must be set when run.storage_path is a URI")
+        log_dir = str(pathlib.Path(storage) / config.run.name / "logs")
+    data = dataclasses.replace(config.train.data, shards=tuple(absolute(s) for s in config.train.data.shards))
+    return dataclasses.replace(
+        config,
+        run=dataclasses.replace(config.run, storage_path=storage, log_dir=absolute(log_dir)),
+        train=dataclasses.replace(config.train, data=data),
+    )
+
+
+def check_token_shards(config: TrainConfig) -> None:
+    """Token shards must match the dynamics model's vocabulary, actions and grid: say so if not."""
+    from models.config import load_model_configs
+
+    dynamics = load_model_configs(config.model).dynamics
+    first = next(iter_samples(list_shards(config.data.shards)[0]))
+    meta = decode_token_meta(first["json"])
+    expected = {"num_codes": dynamics.num_codes, "num_actions": dynamics.num_actions,
+                "grid_height": dynamics.token_height, "grid_width": dynamics.token_width}
+    for key, value in expected.items():
+        if meta[key] != value:
+            raise ValueError(f"token shards have {key}={meta[key]} but the {config.model!r} dynamics model "
+                             f"expects {value} (tokenize with the tokenizer and LAM of this model size)")
+
+
+def build_trainer(component: str, config: TrainJobConfig, after_step: StepHook | None = None):
+    """The TorchTrainer for one component's run (paths already resolved)."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    if component not in COMPONENTS:
+        raise ValueError(f"unknown component {component!r} (one of {', '.join(COMPONENTS)})")
+    if component == "dynamics":
+        check_token_shards(config.train)
+    scaling = config.scaling
+    return TorchTrainer(
+        train_worker,
+        train_loop_config={"component": component, "config": config.train, "log_dir": config.run.log_dir,
+                           "after_step": after_step},
+        scaling_config=ScalingConfig(
+            num_workers=scaling.num_workers,
+            use_gpu=scaling.use_gpu,
+            resources_per_worker={"CPU": scaling.cpus_per_worker, **({"GPU": 1} if scaling.use_gpu else {})},
+            placement_strategy=scaling.placement_strategy,
+        ),
+        run_config=RunConfig(
+            name=config.run.name,
+            storage_path=config.run.storage_path,
+            failure_config=FailureConfig(max_failures=config.run.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=config.run.checkpoints_to_keep),
+        ),
+    )
+
+
+def fit(component: str, config: TrainJobConfig, after_step: StepHook | None = None):
+    """Run (or resume) the training job on the connected Ray cluster; returns the ray.train.Result."""
+    return build_trainer(component, resolve_paths(config), after_step).fit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="genie train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("component", choices=COMPONENTS, help="which Genie component to train")
+    parser.add_argument("--config", required=True, type=pathlib.Path,
+                        help="job config TOML, e.g. jobs/configs/train_tokenizer_tiny.toml")
+    options = parser.parse_args(argv)
+    config = load(TrainJobConfig, options.config)
+
+    import ray
+
+    ray.init()
+    try:
+        result = fit(options.component, config)
+    finally:
+        ray.shutdown()
+    print(f"finished at step {result.metrics.get('step')}; latest checkpoint: {result.checkpoint.path}")
+    print(f"metrics: {resolve_paths(config).run.log_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""The per-worker training loop: plain PyTorch, the same under Ray Train and in a plain script.
+
+Everything outside this process (rank, checkpoint storage, reporting, the progress bar) comes
+through a WorkerContext (train/context.py); parallelism through train/parallelize.py. A run
+resumes from the context's latest checkpoint: model weights, optimizer, schedule, step, RNG
+and data position, so the resumed run sees the batches the interrupted one would have.
+"""
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+import tempfile
+import time
+from collections.abc import Callable
+
+import torch
+import torch.distributed as dist
+
+from schemas.config import from_dict, to_dict
+from train.checkpoint import (
+    MODEL_FILE,
+    SCHEDULER_FILE,
+    load_meta,
+    load_tensors,
+    optimizer_digest,
+    restore_optimizer,
+    restore_rng,
+    save_checkpoint,
+)
+from train.components import component
+from train.context import WorkerContext
+from train.metrics import MetricsConfig, MetricsLog, peak_flops, record_rank, save_sample_grid
+from train.optimizer import OptimConfig, build_optimizer, build_schedule
+from train.parallelize import ParallelConfig, autocast, gradient_sync, parallelize, sync_quantizers, unwrap
+from train.shards import list_shards
+from train.windows import DataConfig, shards_of_rank, window_loader
+
+# Called after every optimiser step with (step, step the run started from, rank).
+StepHook = Callable[[int, int, int], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One training run of one component, as every worker sees it."""
+
+    model: str = "tiny"  # a model size (models/configs/<name>.toml) or the path of a models TOML file
+    seed: int = 0  # initial weights (the same on every rank) and per-rank randomness
+    data: DataConfig = DataConfig()
+    optim: OptimConfig = OptimConfig()
+    parallel: ParallelConfig = ParallelConfig()
+    metrics: MetricsConfig = MetricsConfig()
+
+
+def train(component_name: str, config: TrainConfig, context: WorkerContext, after_step: StepHook | None = None) -> dict:
+    """Train one component to config.optim.max_steps, resuming if the context has a checkpoint.
+
+    Returns the last logged metrics (rank 0; other ranks return an empty dict).
+    """
+    part = component(component_name)
+    device, rank, world = context.device, context.world_rank, context.world_size
+    accumulation = config.optim.grad_accumulation
+    all_shards = list_shards(config.data.shards)
+    shards = shards_of_rank(all_shards, rank, world)
+
+    with context.restored_checkpoint() as restored:
+        meta = load_meta(restored) if restored else None
+        if meta:
+            model_config = from_dict(part.config_class(), meta["model_config"])
+        else:
+            from models.config import load_model_configs
+
+            model_config = getattr(load_model_configs(config.model), part.name)
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        model = part.build(model_config)
+        if restored:
+            model.load_state_dict(load_tensors(restored, MODEL_FILE))
+        model = parallelize(model, config.parallel, device)
+        optimizer = build_optimizer(model, config.optim)
+        scheduler = build_schedule(optimizer, config.optim)
+        start_step, start_batch, digest = 0, 0, None
+        if restored:
+            restore_optimizer(restored, model, optimizer)
+            scheduler.load_state_dict(load_tensors(restored, SCHEDULER_FILE))
+            start_step = meta["step"]
+            start_batch = _resume_position(meta, config, world, all_shards)
+            digest = optimizer_digest(model, optimizer)
+        if not (restored and restore_rng(restored, rank)):
+            torch.manual_seed(config.seed * 1_000_003 + 7919 * rank + start_step + 1)
+
+    log = MetricsLog(context.log_dir, config.metrics.tensorboard) if rank == 0 else None
+    record_rank(context.log_dir, rank, event="start", node=context.node, step=start_step, resumed=restored is not None)
+    if log and restored:
+        log.event("resume", start_step, checkpoint=str(restored), optimizer_digest=digest, data_batch=start_batch)
+    if start_step >= config.optim.max_steps:
+        return {}
+
+    loader = window_loader(config.data, part.sample_format(), shards, rank, start_batch, pin_memory=device.type == "cuda")
+    batches = iter(loader)
+    peak = peak_flops(device)
+    flops_per_batch = None
+    last_metrics: dict = {}
+    interval = _Interval()
+    model.train()
+    for step in range(start_step + 1, config.optim.max_steps + 1):
+        for micro in range(accumulation):
+            waited = time.perf_counter()
+            batch = next(batches)
+            interval.data_wait += time.perf_counter() - waited
+            interval.bad_samples += int(batch["bad_samples"])
+            inputs = part.inputs(batch, device)
+            if flops_per_batch is None:
+                from models.flops import training_flops_per_step
+
+                flops_per_batch = training_flops_per_step(unwrap(model), tuple(inputs[0].shape))
+            with gradient_sync(model, micro == accumulation - 1):
+                with autocast(device, config.parallel):
+                    output = model(*inputs)
+                (output.loss / accumulation).backward()
+            interval.loss_sum += output.loss.detach().float()
+            interval.batches += 1
+            interval.tokens += part.tokens(model_config, inputs)
+        max_norm = config.optim.grad_clip if config.optim.grad_clip > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        sync_quantizers(model)
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        last_step = step == config.optim.max_steps
+        if step % config.metrics.log_every == 0 or last_step:
+            last_metrics = _interval_metrics(interval, output, grad_norm, scheduler, flops_per_batch, peak, world, device)
+            interval = _Interval()
+            if log:
+                log.write(step, last_metrics)
+        if rank == 0:
+            context.progress(step, config.optim.max_steps, {k: last_metrics[k] for k in ("loss",) if k in last_metrics})
+        if rank == 0 and config.metrics.sample_every and step % config.metrics.sample_every == 0:
+            rows = part.sample_rows(inputs, output)
+            if rows:
+                save_sample_grid(context.log_dir / "samples" / f"step_{step:09d}.png", rows)
+        if step % config.metrics.checkpoint_every == 0 or last_step:
+            meta = _checkpoint_meta(part.name, step, model_config, config, world, all_shards, accumulation)
+            with tempfile.TemporaryDirectory() as directory:
+                save_checkpoint(pathlib.Path(directory), model, optimizer, scheduler, meta, rank)
+                context.report({"step": step, **last_metrics}, pathlib.Path(directory))
+            if log:
+                log.event("checkpoint", step)
+        if after_step is not None:
+            after_step(step, start_step, rank)
+    del batches
+    if log:
+        log.close()
+    return last_metrics
+
+
+@dataclasses.dataclass
+class _Interval:
+    """What happened since the last metric record."""
+
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    loss_sum: torch.Tensor | float = 0.0
+    batches: int = 0
+    tokens: int = 0
+    data_wait: float = 0.0
+    bad_samples: int = 0
+
+
+def _interval_metrics(interval: _Interval, output, grad_norm, scheduler, flops_per_batch, peak, world, device) -> dict:
+    """Metrics averaged over ranks (model metrics from each rank's last micro-batch)."""
+    if hasattr(grad_norm, "full_tensor"):
+        grad_norm = grad_norm.full_tensor()  # a DTensor under FSDP
+    names = sorted(output.metrics)
+    local = [interval.loss_sum / max(1, interval.batches)] + [output.metrics[name].detach().float() for name in names]
+    values = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device) for v in local])
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(values)
+        values /= dist.get_world_size()
+    values = values.tolist()
+    elapsed = time.perf_counter() - interval.started
+    metrics = {"loss": values[0], **dict(zip(names, values[1:]))}
+    metrics.update(
+        lr=scheduler.get_last_lr()[0],
+        grad_norm=float(grad_norm),
+        tokens_per_s=interval.tokens * world / elapsed,
+        step_time_s=elapsed / max(1, interval.batches),
+        data_wait_fraction=interval.data_wait / elapsed,
+        bad_samples=interval.bad_samples,
+    )
+    if peak:
+        metrics["mfu"] = flops_per_batch * interval.batches / elapsed / peak
+    return metrics
+
+
+def _data_identity(config: TrainConfig, world: int, shards: list[str]) -> dict:
+    data = config.data
+    return {"world_size": world, "batch_size": data.batch_size, "loader_processes": data.loader_processes,
+            "window_frames": data.window_frames, "seed": data.seed, "shuffle_block_clips": data.shuffle_block_clips,
+            "interleave_shards": data.interleave_shards,
+            "shards_sha1": hashlib.sha1(json.dumps(shards).encode()).hexdigest()}
+
+
+def _checkpoint_meta(name, step, model_config, config, world, shards, accumulation) -> dict:
+    return {"component": name, "step": step, "model_config": to_dict(model_config), "train_config": to_dict(config),
+            "data_position": {"batches": step * accumulation, **_data_identity(config, world, shards)}}
+
+
+def _resume_position(meta: dict, config: TrainConfig, world: int, shards: list[str]) -> int:
+    """The data batch to resume at; 0 (a fresh stream) if the data setup changed since."""
+    position = dict(meta["data_position"])
+    batches = position.pop("batches")
+    return batches if position == _data_identity(config, world, shards) else 0
