@@ -69,7 +69,7 @@ class LevelRenderer:
             raise ValueError(f"view {view} does not fit a {level.width}x{level.height} level")
         self.level, self.theme, self.view = level, theme, view
         self.camera_y = level.height - height
-        tiles = sprites.tile_set(theme).images[_variants(level.tiles)]  # (R, C, T, T, 3)
+        tiles = sprites.tile_set(theme)[_variants(level.tiles)]  # (R, C, T, T, 3)
         rows, columns = level.tiles.shape
         self.tiles_rgb = tiles.transpose(0, 2, 1, 3, 4).reshape(rows * TILE, columns * TILE, 3)
         self.tiles_mask = np.repeat(np.repeat(level.tiles != EMPTY, TILE, 0), TILE, 1)

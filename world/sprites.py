@@ -4,8 +4,6 @@ A sprite is a pair (rgb, mask): an (H, W, 3) uint8 image and an (H, W) bool of o
 pixels. Characters face right; the renderer mirrors them.
 """
 
-import dataclasses
-
 import numpy as np
 
 from world.level import TILE
@@ -115,13 +113,6 @@ def coin_sprites(theme: Theme) -> list[Sprite]:
 
 # tiles: TILE x TILE ------------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class TileSet:
-    """Tile images indexed by the renderer's tile variants (see VARIANTS)."""
-
-    images: np.ndarray  # (len(VARIANTS), TILE, TILE, 3) uint8
-
-
 VARIANTS = ("empty", "ground_top", "ground_fill", "ground_fill_alt", "brick", "pillar", "pillar_top", "block")
 
 
@@ -206,8 +197,8 @@ def _block(theme: Theme) -> np.ndarray:
     return tile
 
 
-def tile_set(theme: Theme) -> TileSet:
-    """The theme's tiles, one image per entry of VARIANTS."""
+def tile_set(theme: Theme) -> np.ndarray:
+    """The theme's tiles, (len(VARIANTS), TILE, TILE, 3) uint8: one image per entry of VARIANTS."""
     rng = np.random.default_rng(sum(map(ord, theme.name)))
     fill = _ground_fill(theme, rng)
     images = {
@@ -220,4 +211,4 @@ def tile_set(theme: Theme) -> TileSet:
         "pillar_top": _pillar(theme, cap=True),
         "block": _block(theme),
     }
-    return TileSet(images=np.stack([images[name] for name in VARIANTS]))
+    return np.stack([images[name] for name in VARIANTS])
