@@ -44,7 +44,7 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
+    ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split(" Copyright")[0]
     return f"{os.cpu_count()}-core {platform.machine()} ({model}), Python {platform.python_version()}, {ffmpeg}"
 
 

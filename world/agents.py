@@ -4,6 +4,7 @@ generator, so a seed gives the same play every time.
 """
 
 import collections
+import dataclasses
 import math
 
 import numpy as np
@@ -36,36 +37,44 @@ class ScriptedAgent:
 
     def _choose_plan(self, game: Game) -> list[Action]:
         """The opening frames of the first good candidate; it re-plans after them."""
+        if self.frames_without_progress > 2 * game.fps:  # stuck: shake loose with random presses
+            self.frames_without_progress = 0
+            return [Action(int(self.rng.integers(N_ACTIONS)))] * max(1, game.fps // 4)
+        wanted_progress = 0.5 * game.physics.walk_speed  # pixels over the one-second horizon
+        best, best_score = None, (-1, 0.0)
+        for candidate in self._candidates(game):
+            frames, progress = _outcome(game, candidate.plan)
+            if frames == len(candidate.plan) and (not candidate.needs_progress or progress >= wanted_progress):
+                return candidate.plan[:candidate.commit]
+            if best is None or (frames, progress) > best_score:
+                best, best_score = candidate, (frames, progress)
+        return best.plan[:best.commit]
+
+    def _candidates(self, game: Game) -> list["_Candidate"]:
+        """Plans over a one-second horizon, in order of preference."""
         fps = game.fps
         horizon, commit = fps, max(1, fps // 4)
-        if self.frames_without_progress > 2 * fps:  # stuck: shake loose with random presses
-            self.frames_without_progress = 0
-            return [Action(int(self.rng.integers(N_ACTIONS)))] * commit
-        candidates = []  # (plan over the horizon, frames to commit to, whether it must make progress)
+
+        def padded(actions: list[Action], then: Action = Action.RIGHT) -> list[Action]:
+            return (actions + [then] * horizon)[:horizon]
+
+        candidates = []
         if self.rng.random() < self.wander:
             detour = self._detour(fps)
-            candidates.append(((detour + [Action.RIGHT] * horizon)[:max(horizon, len(detour))], len(detour), False))
-        candidates.append(([Action.RIGHT] * horizon, commit, True))
+            candidates.append(_Candidate(padded(detour), len(detour), needs_progress=False))
+        candidates.append(_Candidate([Action.RIGHT] * horizon, commit))
         _, walked = _outcome(game, [Action.RIGHT] * commit)
         can_walk = walked >= 0.5 * game.physics.walk_speed * commit / fps
         for delay in (commit, commit // 2, 0) if can_walk else (0,):  # the latest safe jump first
             for hold in (fps * 2 // 5, fps // 4, fps // 8):
-                candidates.append((([Action.RIGHT] * delay + [Action.RIGHT_JUMP] * hold + [Action.RIGHT] * horizon)[:horizon], commit, True))
-            candidates.append((([Action.RIGHT] * delay + [Action.RIGHT_JUMP] * horizon)[:horizon], commit, True))
-        candidates.append(([Action.RUN_RIGHT] * horizon, commit, True))
-        candidates.append((([Action.RUN_RIGHT] * (fps // 3) + [Action.RIGHT_JUMP] * horizon)[:horizon], commit, True))
-        candidates.append((([Action.IDLE] * commit + [Action.RIGHT_JUMP] * horizon)[:horizon], commit, True))
-        candidates.append(([Action.IDLE] * horizon, commit, False))
-        candidates.append(([Action.LEFT] * (horizon // 2) + [Action.IDLE] * (horizon // 2), commit, False))
-        wanted_progress = 0.5 * game.physics.walk_speed * horizon / fps
-        best, best_score = candidates[0], (-1, 0.0)
-        for plan, frames_to_commit, needs_progress in candidates:
-            frames, progress = _outcome(game, plan)
-            if frames == len(plan) and (not needs_progress or progress >= wanted_progress):
-                return plan[:frames_to_commit]
-            if (frames, progress) > best_score:
-                best, best_score = (plan, frames_to_commit), (frames, progress)
-        return best[0][:best[1]]
+                candidates.append(_Candidate(padded([Action.RIGHT] * delay + [Action.RIGHT_JUMP] * hold), commit))
+            candidates.append(_Candidate(padded([Action.RIGHT] * delay, then=Action.RIGHT_JUMP), commit))
+        candidates.append(_Candidate([Action.RUN_RIGHT] * horizon, commit))
+        candidates.append(_Candidate(padded([Action.RUN_RIGHT] * (fps // 3), then=Action.RIGHT_JUMP), commit))
+        candidates.append(_Candidate(padded([Action.IDLE] * commit, then=Action.RIGHT_JUMP), commit))
+        candidates.append(_Candidate([Action.IDLE] * horizon, commit, needs_progress=False))
+        candidates.append(_Candidate(padded([Action.LEFT] * (horizon // 2), then=Action.IDLE), commit, needs_progress=False))
+        return candidates
 
     def _detour(self, fps: int) -> list[Action]:
         length = int(self.rng.integers(fps // 4, fps // 2 + 1))
@@ -78,6 +87,13 @@ class ScriptedAgent:
             [Action.RUN_RIGHT] * length,
         )
         return detours[int(self.rng.integers(len(detours)))]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Candidate:
+    plan: list[Action]
+    commit: int  # frames of the plan to carry out before planning again
+    needs_progress: bool = True  # accepted only if it also gets the player somewhere
 
 
 def _outcome(game: Game, plan: list[Action]) -> tuple[int, float]:
