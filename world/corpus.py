@@ -22,7 +22,7 @@ import numpy as np
 from schemas.config import ConfigError
 from world.offtopic import TOPICS
 from world.timeline import VideoPlan, plan_gameplay_video, plan_offtopic_video
-from world.video import render_video
+from world.video import check_upload_format, render_video
 from world.vocabulary import LICENSES, gameplay_metadata, offtopic_metadata
 
 CATALOG_VERSION = 1
@@ -48,10 +48,10 @@ class CorpusConfig:
             raise ConfigError(f"need videos >= 1 and 0 <= offtopic <= videos, got {self.videos}, {self.offtopic}")
         if not 2.0 <= self.min_duration_s <= self.max_duration_s:
             raise ConfigError(f"need 2 <= min_duration_s <= max_duration_s, got {self.min_duration_s}, {self.max_duration_s}")
-        if self.width * 9 != self.height * 16 or self.width < 640 or self.width % 2:
-            raise ConfigError(f"width x height must be 16:9, even and at least 640x360, got {self.width}x{self.height}")
-        if self.fps not in (30, 60):
-            raise ConfigError(f"fps must be 30 or 60, got {self.fps}")
+        try:
+            check_upload_format(self.width, self.height, self.fps)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
 
 
 def video_id(seed: int, index: int) -> str:

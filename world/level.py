@@ -138,8 +138,9 @@ class _Builder:
         self.enemy(start + width - 3, self.ground)
 
 
-_CHUNKS = ("flat", "gap", "step", "pillar", "platform", "stairs", "patrol")
-_CHUNK_ODDS = np.array([3, 3, 2, 2, 2, 1, 1], dtype=float)
+_CHUNKS = (_Builder.chunk_flat, _Builder.chunk_gap, _Builder.chunk_step, _Builder.chunk_pillar,
+           _Builder.chunk_platform, _Builder.chunk_stairs, _Builder.chunk_patrol)
+_CHUNK_ODDS = np.array([3, 3, 2, 2, 2, 1, 1], dtype=float) / 14
 
 
 def generate_level(seed: int, columns: int | None = None) -> Level:
@@ -151,8 +152,7 @@ def generate_level(seed: int, columns: int | None = None) -> Level:
     builder = _Builder(rng, columns)
     builder.flat(10)
     while builder.column < columns - 16:
-        name = _CHUNKS[rng.choice(len(_CHUNKS), p=_CHUNK_ODDS / _CHUNK_ODDS.sum())]
-        getattr(builder, f"chunk_{name}")()
+        _CHUNKS[rng.choice(len(_CHUNKS), p=_CHUNK_ODDS)](builder)
     builder.flat(columns - builder.column)
     tiles = builder.tiles[:, :columns].copy()
     tiles.flags.writeable = False

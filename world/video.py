@@ -21,6 +21,14 @@ from world.timeline import Shot, VideoPlan
 LETTERBOX_VIEWS = ((120, 90), (160, 68))
 
 
+def check_upload_format(width: int, height: int, fps: int) -> None:
+    """Raises ValueError unless uploads would be 16:9, even-sized, >= 640x360, at 30 or 60 fps."""
+    if width * 9 != height * 16 or width < 640 or width % 2:
+        raise ValueError(f"width x height must be 16:9, even and at least 640x360, got {width}x{height}")
+    if fps not in (30, 60):
+        raise ValueError(f"fps must be 30 or 60, got {fps}")
+
+
 def gameplay_frames(shot: Shot, fps: int) -> Iterator[np.ndarray]:
     """Replays the shot's actions on its level, yielding canvas frames (with its junk drawn)."""
     view = LETTERBOX_VIEWS[shot.style_seed % 2] if shot.junk == "letterbox" else VIEW
@@ -81,6 +89,7 @@ def plan_frames(plan: VideoPlan) -> Iterator[np.ndarray]:
 def render_video(plan: VideoPlan, path: str | pathlib.Path, width: int = 640, height: int = 360,
                  crf: int = 23, preset: str = "superfast") -> dict:
     """Writes the plan's MP4 to `path` and returns its ground-truth sidecar."""
+    check_upload_format(width, height, plan.fps)
     with VideoWriter(path, width, height, plan.fps, crf=crf, preset=preset) as writer:
         for frame in plan_frames(plan):
             writer.write(frame)
