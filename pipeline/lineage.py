@@ -1,0 +1,90 @@
+"""The lineage manifest on disk: per-video parts while a job runs, two Parquet tables after.
+
+    parts/<video_key>.clips.parquet    every clip cut from the video (CLIP_SCHEMA)
+    parts/<video_key>.video.parquet    the video's row (VIDEO_SCHEMA), written last: its
+                                       presence means the video is finished
+    manifest/videos.parquet            every video of the run: the search's rejects, and
+                                       every finished video in parts/
+    manifest/clips.parquet             every clip of every finished video
+
+Every file is validated against its schema before it is written, and written atomically.
+"""
+
+import datetime as dt
+import os
+import pathlib
+from collections.abc import Iterable, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from schemas.ids import video_key
+from schemas.manifest import CLIP_SCHEMA, VIDEO_SCHEMA, validate_clip_table, validate_video_table
+
+PARTS = "parts"
+MANIFEST = "manifest"
+VIDEOS_FILE = "videos.parquet"
+CLIPS_FILE = "clips.parquet"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def video_table(rows: Sequence[dict]) -> pa.Table:
+    """VIDEO_SCHEMA rows (extra keys ignored) as a validated table."""
+    table = pa.Table.from_pylist([{name: row.get(name) for name in VIDEO_SCHEMA.names} for row in rows], schema=VIDEO_SCHEMA)
+    validate_video_table(table)
+    return table
+
+
+def clip_table(rows: Sequence[dict]) -> pa.Table:
+    """CLIP_SCHEMA rows (extra keys ignored) as a validated table."""
+    table = pa.Table.from_pylist([{name: row.get(name) for name in CLIP_SCHEMA.names} for row in rows], schema=CLIP_SCHEMA)
+    validate_clip_table(table)
+    return table
+
+
+def is_finished(output_dir: str | os.PathLike, video_id: str) -> bool:
+    """Whether a previous run finished this video (its video part exists)."""
+    return _part(output_dir, video_id, "video").is_file()
+
+
+def write_parts(output_dir: str | os.PathLike, video: dict, clips: Sequence[dict]) -> None:
+    """Write a finished video's clip part, then its video part (the marker), atomically."""
+    write_table(_part(output_dir, video["video_id"], "clips"), clip_table(clips))
+    write_table(_part(output_dir, video["video_id"], "video"), video_table([video]))
+
+
+def consolidate(output_dir: str | os.PathLike, other_videos: Iterable[dict] = ()) -> tuple[pa.Table, pa.Table]:
+    """Gather every part (plus `other_videos`, e.g. the search's rejects, unless a part has the
+    same video) into manifest/videos.parquet and manifest/clips.parquet; both tables."""
+    root = pathlib.Path(output_dir)
+    video_parts = sorted((root / PARTS).glob("*.video.parquet"))
+    videos = [pq.read_table(path, schema=VIDEO_SCHEMA) for path in video_parts]
+    clips = [pq.read_table(path.with_name(path.name.replace(".video.", ".clips.")), schema=CLIP_SCHEMA) for path in video_parts]
+    finished = {video_id for table in videos for video_id in table.column("video_id").to_pylist()}
+    extra = [row for row in other_videos if row["video_id"] not in finished]
+    if extra:
+        videos.append(video_table(extra))
+    video_rows = pa.concat_tables(videos) if videos else VIDEO_SCHEMA.empty_table()
+    clip_rows = pa.concat_tables(clips) if clips else CLIP_SCHEMA.empty_table()
+    video_rows = video_rows.sort_by("video_id")
+    clip_rows = clip_rows.sort_by([("video_id", "ascending"), ("start_frame", "ascending")])
+    validate_video_table(video_rows)
+    validate_clip_table(clip_rows)
+    write_table(root / MANIFEST / VIDEOS_FILE, video_rows)
+    write_table(root / MANIFEST / CLIPS_FILE, clip_rows)
+    return video_rows, clip_rows
+
+
+def write_table(path: pathlib.Path, table: pa.Table) -> None:
+    """Write a Parquet file under a temporary name, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    pq.write_table(table, temporary)
+    os.replace(temporary, path)
+
+
+def _part(output_dir: str | os.PathLike, video_id: str, kind: str) -> pathlib.Path:
+    return pathlib.Path(output_dir) / PARTS / f"{video_key(video_id)}.{kind}.parquet"

@@ -1,0 +1,178 @@
+"""Stage: a downloaded video -> clips in shards and its lineage parts, in one streaming pass.
+
+Per video: probe -> one ffmpeg decode (pipeline/decode.py) whose small frames feed scene
+detection (pipeline/scenes.py) and whose 10 FPS samples feed the clip assembler
+(pipeline/clips.py) -> each finished clip is scored (pipeline/quality.py) and, if kept,
+encoded by the shard spec and appended to the video's shards (pipeline/shards.py) -> shards
+renamed into place -> lineage parts written (pipeline/lineage.py), the video part last.
+
+These steps run fused, in one worker, because a clip's frames are the bulk of the data: they
+never leave the process that decoded them, and at most one clip's frames are held at a time,
+whatever the video's length. The split is one-to-many (a video into clips); clip rows carry
+their parent's `video_id`.
+
+Rows in: video rows from the download stage (`path` set when ok). Rows out: the same videos,
+ok with width/height/fps/n_frames/scene_spans/n_clips, dropped (too long, frame rate under
+10) or failed (unreadable, decode error), each with `timings` (CPU seconds per step) and
+`source_s` (seconds of video decoded). A video that is ok or dropped is finished: its parts
+are written and a rerun skips it. A failed one is not: a rerun tries it again.
+"""
+
+import dataclasses
+import os
+import pathlib
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from pipeline import lineage
+from pipeline.clips import ClipAssembler, ClipConfig
+from pipeline.decode import DecodeConfig, DecodeError, FrameStreams
+from pipeline.probe import ProbeError, probe
+from pipeline.quality import QualityFilter, make_scorer, QualityConfig
+from pipeline.rows import Batch, dropped, failed, is_ok, ok, to_batch, to_rows
+from pipeline.scenes import SceneConfig, SceneCuts
+from pipeline.shards import ShardConfig, VideoShardWriter
+from schemas.shard import FRAME_HEIGHT, FRAME_RATE, FRAME_WIDTH, encode_sample
+
+STAGE = "split"
+SHARDS = "shards"
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+    """Decoding, scene detection and clip cutting."""
+
+    decode: DecodeConfig = DecodeConfig()
+    scenes: SceneConfig = SceneConfig()
+    clips: ClipConfig = ClipConfig()
+    # Videos longer than this (by the file, not the site's word) are dropped.
+    max_duration_s: float = 4 * 3600.0
+
+
+class ProcessVideo:
+    """Stage: downloaded video rows -> finished video rows; clips go to shards and parts."""
+
+    def __init__(
+        self,
+        split: SplitConfig,
+        quality: QualityConfig,
+        shards: ShardConfig,
+        output_dir: str | os.PathLike,
+        pipeline_version: str,
+    ) -> None:
+        self.split = split
+        self.quality = QualityFilter(make_scorer(quality))
+        self.shards = shards
+        self.output_dir = pathlib.Path(output_dir)
+        self.pipeline_version = pipeline_version
+
+    def __call__(self, batch: Mapping[str, Sequence]) -> Batch:
+        rows = [self.process(row) for row in to_rows(batch)]
+        return to_batch(rows, columns=[*batch, "timings", "source_s"])
+
+    def process(self, video: Mapping) -> dict:
+        """One video through every step; its finished row."""
+        timings: dict[str, float] = dict(video.get("timings") or {})
+        if not is_ok(video):
+            return {**video, "timings": timings, "source_s": 0.0}
+        clock = time.thread_time()
+        try:
+            info = probe(video["path"])
+        except ProbeError as error:
+            return {**failed(video, "probe", f"unreadable: {error}"), "timings": timings, "source_s": 0.0}
+        finally:
+            timings["probe_s"] = time.thread_time() - clock
+        described = {
+            **video,
+            "width": info.width,
+            "height": info.height,
+            "fps": float(info.fps),
+            "pipeline_version": self.pipeline_version,
+        }
+        if info.duration_s > self.split.max_duration_s:
+            row = dropped(described, "probe", f"too_long: {info.duration_s:.0f} s > {self.split.max_duration_s:.0f} s")
+        elif info.fps < FRAME_RATE:
+            row = dropped(described, "probe", f"low_frame_rate: {float(info.fps):.2f} fps < {FRAME_RATE}")
+        else:
+            row = None
+        if row is not None:
+            self._finish(row, [])
+            return {**row, "timings": timings, "source_s": 0.0}
+        writer = VideoShardWriter(self.output_dir / SHARDS, video["video_id"], self.shards)
+        try:
+            row, clips = self._split(described, info, writer, timings)
+        except (DecodeError, OSError) as error:
+            writer.discard()
+            return {**failed(described, "decode", f"decode_failed: {error}"), "timings": timings, "source_s": 0.0}
+        self._finish(row, clips)
+        return {**row, "timings": timings, "source_s": row["n_frames"] / float(info.fps)}
+
+    def _split(self, video: dict, info, writer: VideoShardWriter, timings: dict) -> tuple[dict, list[dict]]:
+        cuts = SceneCuts(self.split.scenes)
+        assembler = ClipAssembler(video["video_id"], info.fps, self.split.clips)
+        clips: list[dict] = []
+        spent = {"detect_s": 0.0, "quality_s": 0.0, "write_s": 0.0}
+        n_frames = 0
+        with FrameStreams(video["path"], info, self.split.decode) as streams:
+            for chunk in streams.detection_chunks():
+                clock = time.thread_time()
+                n_frames += len(chunk)
+                assembler.add_cuts(cuts.push(chunk))
+                finished = assembler.add_samples(streams.samples_before(cuts.decided_before))
+                spent["detect_s"] += time.thread_time() - clock
+                clips.extend(self._keep_or_drop(clip, frames, writer, spent) for clip, frames in finished)
+            streams.finish()
+            timings["decode_s"] = streams.cpu_s
+            clock = time.thread_time()
+            assembler.add_cuts(cuts.finish())
+            finished = assembler.add_samples(streams.samples_before(n_frames)) + assembler.finish(n_frames)
+            spent["detect_s"] += time.thread_time() - clock
+            clips.extend(self._keep_or_drop(clip, frames, writer, spent) for clip, frames in finished)
+        clock = time.thread_time()
+        placements = writer.commit()
+        for clip in clips:
+            placement = placements.get(clip["clip_id"])
+            if placement is not None:
+                clip.update(shard=placement.shard, shard_index=placement.index, shard_offset=placement.offset)
+        spent["write_s"] += time.thread_time() - clock
+        timings.update(spent)
+        row = ok(
+            video,
+            stage=STAGE,
+            n_frames=n_frames,
+            scene_spans=[scene.span(info.fps) for scene in assembler.scenes],
+            n_clips=len(clips),
+        )
+        return row, clips
+
+    def _keep_or_drop(self, clip: dict, frames: np.ndarray | None, writer: VideoShardWriter, spent: dict) -> dict:
+        """Score a clip and, if kept, write it; its manifest row (placement filled in later)."""
+        clip = {**clip, "quality_score": None, "quality_scorer": None, "pipeline_version": self.pipeline_version}
+        if frames is None:
+            return clip
+        clock = time.thread_time()
+        clip = to_rows(self.quality(to_batch([{**clip, "frames": frames}])))[0]
+        del clip["frames"]
+        spent["quality_s"] += time.thread_time() - clock
+        if not is_ok(clip):
+            return clip
+        clock = time.thread_time()
+        meta = {
+            name: clip[name]
+            for name in ("clip_id", "video_id", "scene_index", "start_frame", "end_frame", "start_s", "end_s",
+                         "n_frames", "quality_score", "pipeline_version")
+        }  # fmt: skip
+        meta.update(fps=FRAME_RATE, width=FRAME_WIDTH, height=FRAME_HEIGHT)
+        writer.write(encode_sample(frames, meta), clip["start_frame"], clip["end_frame"])
+        spent["write_s"] += time.thread_time() - clock
+        return clip
+
+    def _finish(self, video: dict, clips: list[dict]) -> None:
+        stamp = lineage.now()
+        lineage.write_parts(
+            self.output_dir,
+            {**video, "created_at": stamp, "updated_at": stamp},
+            [{**clip, "created_at": stamp} for clip in clips],
+        )

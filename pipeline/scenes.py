@@ -1,0 +1,229 @@
+"""Scene cuts from small decoded frames: PySceneDetect's AdaptiveDetector, vectorised, plus
+dips to black (fades).
+
+PySceneDetect's `detect-adaptive` scores each frame by the mean absolute HSV difference to the
+previous frame (ContentDetector's `content_val` with its default weights: hue, saturation and
+value equally, no edges), then calls frame t a cut when its score is `adaptive_threshold`
+times the mean score of the `window_width` frames on either side and at least
+`min_content_val`, at least `min_scene_frames` after the previous cut. Its per-frame Python
+calls are the hot spot of a one-pass ingest (~0.26 ms a frame); here the scores of a whole
+chunk come from two OpenCV calls and one numpy reduction, and only frames that pass both
+thresholds reach Python. tests/test_pipeline_scenes.py checks the cuts equal PySceneDetect's
+own on the same frames.
+
+A fade to black and back changes the picture a little every frame, so no frame's score
+stands out and the adaptive detector (rightly) stays quiet. `SceneCuts` adds what
+PySceneDetect's ThresholdDetector looks for: a run of frames darker than `fade_threshold`
+(mean RGB) whose darkest frame is black and whose brightness climbs steadily on both sides
+of that frame (a black shot between two hard cuts stays black around its middle). The cut
+is put at the darkest frame, the middle of a fade. A fade within `min_scene_frames` of a
+hard cut is the same cut and is not counted twice.
+
+A cut is the index of the first frame of a new scene (the frame whose score jumped, or the
+darkest frame of a fade).
+"""
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneConfig:
+    """PySceneDetect AdaptiveDetector settings (its defaults)."""
+
+    adaptive_threshold: float = 3.0
+    min_content_val: float = 15.0
+    window_width: int = 2
+    min_scene_frames: int = 15
+    # Fades: a run of frames darker than this (mean RGB, 0..255) is a fade when its darkest
+    # frame is black (under a quarter of it) and, over `fade_ramp_frames` frames on either
+    # side of that frame, the picture brightens without a step back, by `fade_min_rise` at least.
+    fade_threshold: float = 12.0
+    fade_ramp_frames: int = 3
+    fade_min_rise: float = 1.0
+    # A dark run longer than this is a dark shot, not a fade (it also bounds how long a run can
+    # hold back the cuts and frames after it).
+    fade_max_frames: int = 60
+
+    def __post_init__(self) -> None:
+        if self.window_width < 1 or self.min_scene_frames < 0:
+            raise ValueError("scenes.window_width must be >= 1 and scenes.min_scene_frames >= 0")
+
+
+def content_scores(frames: np.ndarray, previous: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame content_val of RGB `frames` (k, h, w, 3), each against the frame before it
+    (`previous`, the HSV of the frame before the chunk, or None at the start: score 0).
+
+    Returns (scores (k,) float64, HSV of the last frame for the next chunk).
+    """
+    count, height, width, _ = frames.shape
+    hsv = cv2.cvtColor(frames.reshape(count * height, width, 3), cv2.COLOR_RGB2HSV).reshape(count, -1)
+    before = np.concatenate([hsv[:1] if previous is None else previous[None], hsv[:-1]])
+    sums = cv2.absdiff(hsv, before).sum(axis=1, dtype=np.uint64)
+    return sums / hsv.shape[1], hsv[-1].copy()
+
+
+class AdaptiveCuts:
+    """Streaming cut detector: `push` frames chunk by chunk, read `cuts` and `decided_before`."""
+
+    def __init__(self, config: SceneConfig) -> None:
+        self.config = config
+        self.cuts: list[int] = []
+        self._scores = np.zeros(0)  # scores of frames [self._offset, self._offset + len)
+        self._offset = 0
+        self._frames_seen = 0
+        self._last_hsv: np.ndarray | None = None
+        self._last_cut = 0
+        self._next_target = config.window_width
+
+    @property
+    def decided_before(self) -> int:
+        """Every cut at a frame below this index is known (later frames may still become cuts)."""
+        return max(0, self._frames_seen - self.config.window_width)
+
+    def push(self, frames: np.ndarray) -> list[int]:
+        """Score the next frames; the cuts this decides, in order."""
+        scores, self._last_hsv = content_scores(frames, self._last_hsv)
+        self._scores = np.concatenate([self._scores, scores])
+        self._frames_seen += len(frames)
+        found = self._decide()
+        keep_from = max(0, self._next_target - self.config.window_width) - self._offset
+        self._scores = self._scores[keep_from:]
+        self._offset += keep_from
+        return found
+
+    def _decide(self) -> list[int]:
+        """Judge every target frame that now has window_width frames after it."""
+        width = self.config.window_width
+        last_target = self._frames_seen - 1 - width
+        if last_target < self._next_target:
+            return []
+        # Windows around targets [next_target, last_target], in local indices of self._scores.
+        first = self._next_target - self._offset
+        count = last_target - self._next_target + 1
+        windows = np.lib.stride_tricks.sliding_window_view(self._scores[first - width : first + count + width], 2 * width + 1)
+        target_scores = windows[:, width]
+        neighbour_mean = (windows.sum(axis=1) - target_scores) / (2.0 * width)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(neighbour_mean < 1e-5, np.where(target_scores >= self.config.min_content_val, 255.0, 0.0),
+                             np.minimum(target_scores / neighbour_mean, 255.0))  # fmt: skip
+        candidates = np.flatnonzero((ratio >= self.config.adaptive_threshold) & (target_scores >= self.config.min_content_val))
+        found = []
+        for local in candidates:
+            frame = self._next_target + int(local)
+            if frame - self._last_cut >= self.config.min_scene_frames:
+                self._last_cut = frame
+                found.append(frame)
+        self._next_target = last_target + 1
+        self.cuts.extend(found)
+        return found
+
+
+class SceneCuts:
+    """Hard cuts (AdaptiveCuts) and fades, merged in frame order, streaming like AdaptiveCuts."""
+
+    def __init__(self, config: SceneConfig) -> None:
+        self.config = config
+        self.adaptive = AdaptiveCuts(config)
+        self.cuts: list[int] = []  # emitted, in order
+        self._held: list[int] = []  # decided, not yet emitted (a fade before them may be pending)
+        self._runs: list[tuple[int, int, int]] = []  # closed dark runs (start, end, darkest) awaiting ramp frames
+        self._open: list[int] | None = None  # the open dark run: [start, darkest, ties at darkest]
+        self._darkest = 0.0
+        self._brightness = np.zeros(0)  # mean RGB of frames [self._offset, self._frames_seen)
+        self._offset = 0
+        self._frames_seen = 0
+
+    @property
+    def decided_before(self) -> int:
+        """Every cut at a frame below this index is known."""
+        return min([self.adaptive.decided_before, *self._pending_starts()])
+
+    def push(self, frames: np.ndarray) -> list[int]:
+        """Take the next frames (k, h, w, 3) RGB; the cuts this decides, in order."""
+        self._held.extend(self.adaptive.push(frames))
+        brightness = frames.reshape(len(frames), -1).mean(axis=1)
+        self._brightness = np.concatenate([self._brightness, brightness])
+        for value in brightness:
+            self._track_run(float(value))
+            self._frames_seen += 1
+        self._judge_runs(final=False)
+        return self._emit(self.decided_before)
+
+    def finish(self) -> list[int]:
+        """The cuts held back until the end (a dark run at the very end is no fade)."""
+        self._open = None
+        self._judge_runs(final=True)
+        return self._emit(self._frames_seen)
+
+    def _track_run(self, value: float) -> None:
+        frame = self._frames_seen
+        if self._open is not None and frame - self._open[0] >= self.config.fade_max_frames:
+            self._open = [-1, -1, 0]  # too long for a fade: ignore the rest of this dark run
+        if self._open is not None and self._open[0] < 0:
+            if value >= self.config.fade_threshold:
+                self._open = None
+            return
+        if value >= self.config.fade_threshold:
+            if self._open is not None:
+                start, darkest, ties = self._open
+                self._runs.append((start, frame, darkest + (ties - 1) // 2))
+                self._open = None
+        elif self._open is None or value < self._darkest:
+            self._open = [frame if self._open is None else self._open[0], frame, 1]
+            self._darkest = value
+        elif value == self._darkest and self._open[1] + self._open[2] == frame:
+            self._open[2] += 1  # equally dark frames in a row: the cut is their middle
+
+    def _judge_runs(self, final: bool) -> None:
+        ramp = self.config.fade_ramp_frames
+        waiting = []
+        for start, end, darkest in self._runs:
+            if darkest + ramp >= self._frames_seen and not final:
+                waiting.append((start, end, darkest))
+            elif darkest + ramp < self._frames_seen and self._is_fade(darkest):
+                self._add_fade(darkest)
+        self._runs = waiting
+        oldest = min([*self._pending_starts(), self._frames_seen])
+        drop = max(0, oldest - ramp - self._offset)
+        self._brightness = self._brightness[drop:]
+        self._offset += drop
+
+    def _pending_starts(self) -> list[int]:
+        """First frames of the dark runs that may still be fades."""
+        starts = [start for start, _, _ in self._runs]
+        if self._open is not None and self._open[0] >= 0:
+            starts.append(self._open[0])
+        return starts
+
+    def _is_fade(self, darkest: int) -> bool:
+        """Black at the darkest frame, brightening steadily on both sides of it: a fade. A black
+        shot between hard cuts stays black around its middle, so it is not one."""
+        ramp = self.config.fade_ramp_frames
+        at = darkest - self._offset
+        if at - ramp < 0 or self._brightness[at] > self.config.fade_threshold / 4:
+            return False
+        before = self._brightness[at - ramp : at + 1][::-1]
+        after = self._brightness[at : at + ramp + 1]
+        return all(np.all(np.diff(side) >= 0) and side[-1] - side[0] >= self.config.fade_min_rise for side in (before, after))
+
+    def _add_fade(self, cut: int) -> None:
+        """A fade cut; the adaptive detector often also fires somewhere inside the fade (hue and
+        saturation are noisy near black): the fade's darkest frame replaces such a hard cut."""
+        near = self.config.min_scene_frames
+        if self.cuts and cut - self.cuts[-1] < near:
+            return
+        self._held = [held for held in self._held if abs(held - cut) >= near]
+        self._held.append(cut)
+
+    def _emit(self, bound: int) -> list[int]:
+        ready = sorted(cut for cut in self._held if cut < bound)
+        self._held = [cut for cut in self._held if cut >= bound]
+        emitted = []
+        for cut in ready:
+            if not self.cuts or cut > self.cuts[-1]:
+                self.cuts.append(cut)
+                emitted.append(cut)
+        return emitted
