@@ -9,6 +9,7 @@ import sys
 COMMANDS = {
     "run": ("jobs.run", "the main job end to end on its embedded default (offline world, local Ray)"),
     "world": ("world.cli", "the offline platformer: play, render videos, make a corpus, serve it, contact sheet"),
+    "ingest": ("jobs.ingest", "keyword search -> download -> 16 s clips -> WebDataset shards + lineage, on Ray"),
 }
 
 

@@ -146,7 +146,7 @@ class FrameStreams:
 
     @staticmethod
     def _command(path: str, info: VideoInfo, config: DecodeConfig, sample_fd: int) -> list[str]:
-        detect = f"scale={config.detect_width}:{config.detect_height}:flags=area,format=rgb24"
+        detect = f"scale={config.detect_width}:{config.detect_height}:flags=fast_bilinear,format=rgb24"
         sample = f"select={select_expression(info.fps)},{geometry(info, config.aspect).ffmpeg_filter()},setsar=1,format=rgb24"
         graph = f"[0:v:0]split=2[d][s];[d]{detect}[detect];[s]{sample}[sample]"
         return [

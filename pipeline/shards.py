@@ -8,13 +8,17 @@ content range, `<video_key>_<first start frame>_<last end frame>.tar` (frames of
 and renamed into place only when the whole video is done (`commit`), so a crash leaves no
 shard of a half-done video and never a truncated tar; `discard` removes the temporaries.
 Tar members get fixed mtime, owner and mode, so equal clips give byte-equal shards.
+
+The tar is WebDataset's layout (members `<key>.<field>`, a sample's fields adjacent, in
+sorted order, USTAR), written with the standard library's tarfile as webdataset's own
+TarWriter does; importing webdataset would import torch into every worker (1.5 CPU-s each).
 """
 
 import dataclasses
+import io
 import os
 import pathlib
-
-import webdataset
+import tarfile
 
 from schemas.ids import video_key
 
@@ -51,7 +55,7 @@ class VideoShardWriter:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.key = video_key(video_id)
         self.config = config
-        self._writer: webdataset.TarWriter | None = None
+        self._writer: tarfile.TarFile | None = None
         self._file = None
         self._temporary: pathlib.Path | None = None
         self._pending: list[tuple[pathlib.Path, str]] = []  # (temporary, final name), closed
@@ -64,12 +68,16 @@ class VideoShardWriter:
         """Append one sample (its `__key__` is the clip id) spanning [start_frame, end_frame)."""
         if self._writer is None:
             self._open()
-        offset = self._writer.tarstream.offset
-        self._writer.write(sample)
-        self._placements[sample["__key__"]] = (len(self._pending), self._count, offset)
+        key = sample["__key__"]
+        offset = self._writer.offset
+        for field in sorted(name for name in sample if not name.startswith("_")):
+            member = tarfile.TarInfo(f"{key}.{field}")
+            member.size, member.mode, member.mtime = len(sample[field]), 0o444, 0
+            self._writer.addfile(member, io.BytesIO(sample[field]))
+        self._placements[key] = (len(self._pending), self._count, offset)
         self._shard_clips.append((start_frame, end_frame))
         self._count += 1
-        if self._writer.tarstream.offset >= self.config.target_bytes:
+        if self._writer.offset >= self.config.target_bytes:
             self._close_shard()
 
     def commit(self) -> dict[str, Placement]:
@@ -98,7 +106,7 @@ class VideoShardWriter:
     def _open(self) -> None:
         self._temporary = self.dir / f"{TEMPORARY_PREFIX}{self.key}-{len(self._pending)}-{os.getpid()}.tar"
         self._file = open(self._temporary, "wb")
-        self._writer = webdataset.TarWriter(self._file, user="", group="", mode=0o444, encoder=False, mtime=0)
+        self._writer = tarfile.open(fileobj=self._file, mode="w", format=tarfile.USTAR_FORMAT)
         self._count = 0
         self._shard_clips = []
 

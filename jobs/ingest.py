@@ -1,0 +1,220 @@
+"""`genie ingest --config FILE`: keywords -> search -> download -> clips -> shards + lineage, on Ray.
+
+    genie ingest                                  # the embedded default (jobs/configs/ingest_local.toml)
+    genie ingest --config my.toml --site URL      # the offline site at URL (`genie world serve`)
+    ray job submit --working-dir . -- python -m jobs.ingest --config my.toml   # on a cluster
+
+The driver searches (a few requests) and applies the keyword rules; Ray Data then streams
+the videos through two actor pools: downloads (network-bound, a cluster-wide token bucket
+actor limits their rate) and video processing (one CPU each: decode once, cut, score, write
+shards and lineage parts). At the end the driver gathers the parts into the manifest and
+derives the stats. Every stage is plain code in pipeline/; this file only wires them.
+
+Resume: rerunning the same config skips every video whose lineage part exists (finished ok
+or dropped) and redoes the rest; a killed run leaves no truncated file (everything is
+written under a temporary name and renamed), and its leftovers are removed at start.
+"""
+
+import argparse
+import dataclasses
+import importlib.metadata
+import importlib.resources
+import json
+import os
+import pathlib
+import sys
+import time
+
+from pipeline import lineage
+from pipeline.download import Download, DownloadConfig, write_atomic
+from pipeline.keywords import KeywordFilter
+from pipeline.process_video import SHARDS, ProcessVideo, SplitConfig
+from pipeline.quality import QualityConfig
+from pipeline.rate_limit import TokenBucket, sleeping_acquire
+from pipeline.rows import is_ok, to_batch, to_rows
+from pipeline.search import SearchConfig, search
+from pipeline.shards import ShardConfig, remove_temporaries
+from pipeline.stats import format_table, run_stats
+from schemas.config import load
+
+DEFAULT_CONFIG = "ingest_local.toml"
+DOWNLOADS = "downloads"
+STATS_FILE = "stats.json"
+PIPELINE_VERSION = importlib.metadata.version("genie-platformers")
+
+
+@dataclasses.dataclass(frozen=True)
+class RaySection:
+    """Where the job runs and how wide."""
+
+    # "" joins the cluster in RAY_ADDRESS if set, else starts a local Ray; or "auto" / an address.
+    address: str = ""
+    # Local Ray only: CPUs to give it (0 = all) and its object store in MiB (0 = Ray's default).
+    num_cpus: int = 0
+    object_store_mb: int = 0
+    # Concurrent downloads (actors), and the CPU each reserves (they mostly wait on the network).
+    download_workers: int = 2
+    download_cpus: float = 0.0
+    # Concurrent video processors, one CPU each; 0 = one per CPU of the cluster.
+    process_workers: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    """The ingest job: its sections mirror the stages' own configs."""
+
+    # Output folder (local or a shared filesystem every node mounts at the same path).
+    output_dir: str = "out/ingest"
+    # Progress bars (Ray Data's per operator, and one of finished videos).
+    progress: bool = True
+    search: SearchConfig = SearchConfig()
+    download: DownloadConfig = DownloadConfig()
+    split: SplitConfig = SplitConfig()
+    quality: QualityConfig = QualityConfig()
+    shards: ShardConfig = ShardConfig()
+    ray: RaySection = RaySection()
+
+
+def default_config() -> IngestConfig:
+    """The embedded default: the offline site on 127.0.0.1:8765, local Ray, out/ingest."""
+    with importlib.resources.as_file(importlib.resources.files("jobs") / "configs" / DEFAULT_CONFIG) as path:
+        return load(IngestConfig, path)
+
+
+def with_site(config: IngestConfig, site_url: str) -> IngestConfig:
+    """The config with its search pointed at the local video site at `site_url`."""
+    search_config = dataclasses.replace(
+        config.search, backend="feed", feed_url=f"{site_url.rstrip('/')}/search?q={{query}}&limit={{limit}}"
+    )
+    return dataclasses.replace(config, search=search_config)
+
+
+# --- the Ray side: stages as actors; rows travel as JSON so Arrow never guesses their types ---
+
+
+def _decode(batch) -> dict:
+    return to_batch([json.loads(text) for text in batch["video"]], columns=())
+
+
+def _encode(batch: dict) -> dict:
+    return {"video": [json.dumps(row) for row in to_rows(batch)]}
+
+
+class _DownloadActor:
+    def __init__(self, config: DownloadConfig, store_dir: str, limiter) -> None:
+        import ray
+
+        self.stage = Download(config, store_dir, sleeping_acquire(lambda: ray.get(limiter.reserve.remote())))
+
+    def __call__(self, batch):
+        return _encode(self.stage(_decode(batch)))
+
+
+class _ProcessActor:
+    def __init__(self, config: IngestConfig) -> None:
+        import ray
+
+        self.stage = ProcessVideo(config.split, config.quality, config.shards, config.output_dir, PIPELINE_VERSION)
+        self.node_id = ray.get_runtime_context().get_node_id()
+
+    def __call__(self, batch):
+        rows = to_rows(self.stage(_decode(batch)))
+        return _encode(to_batch([{**row, "node_id": self.node_id} for row in rows]))
+
+
+def _process_on_ray(config: IngestConfig, todo: list[dict], on_done) -> list[dict]:
+    """Stream `todo` through the download and process actor pools; the finished rows."""
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        local = {}
+        if not (config.ray.address or os.environ.get("RAY_ADDRESS")):
+            local = {"num_cpus": config.ray.num_cpus or None, "include_dashboard": False,
+                     "object_store_memory": config.ray.object_store_mb * 2**20 or None}  # fmt: skip
+        ray.init(address=config.ray.address or None, logging_level="warning", **local)
+    try:
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = config.progress
+        context.print_on_execution_start = False
+        limiter = ray.remote(TokenBucket).options(num_cpus=0).remote(config.download.rate_per_s, config.download.rate_burst)
+        workers = config.ray.process_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        dataset = ray.data.from_items([{"video": json.dumps(row)} for row in todo], override_num_blocks=len(todo))
+        dataset = dataset.map_batches(
+            _DownloadActor, batch_size=1, num_cpus=config.ray.download_cpus,
+            compute=ray.data.ActorPoolStrategy(size=config.ray.download_workers),
+            fn_constructor_kwargs={"config": config.download,
+                                   "store_dir": str(pathlib.Path(config.output_dir) / DOWNLOADS), "limiter": limiter},
+        )  # fmt: skip
+        dataset = dataset.map_batches(
+            _ProcessActor, batch_size=1, num_cpus=1, fn_constructor_kwargs={"config": config},
+            compute=ray.data.ActorPoolStrategy(size=min(workers, len(todo)), max_tasks_in_flight_per_actor=1),
+        )  # fmt: skip
+        finished = []
+        for item in dataset.iter_rows():
+            finished.append(json.loads(item["video"]))
+            on_done(finished[-1])
+        return finished
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+
+def run_ingest(config: IngestConfig) -> dict:
+    """Run the whole job; the stats (also written to <output_dir>/stats.json and printed)."""
+    started = time.monotonic()
+    output = pathlib.Path(config.output_dir)
+    for folder in (SHARDS, lineage.PARTS, lineage.MANIFEST, f"{DOWNLOADS}/incoming", f"{DOWNLOADS}/videos"):
+        (output / folder).mkdir(parents=True, exist_ok=True)
+        remove_temporaries(output / folder)
+
+    found = search(config.search)
+    for query, reason in found.failed_queries.items():
+        print(f"search: query {query!r} failed: {reason}", file=sys.stderr)
+    judged = to_rows(KeywordFilter(config.search.rules)(to_batch(found.videos, columns=("video_id",))))
+    rejected = [row for row in judged if not is_ok(row)]
+    todo = [row for row in judged if is_ok(row) and not lineage.is_finished(output, row["video_id"])]
+    skipped = sum(1 for row in judged if is_ok(row)) - len(todo)
+    print(f"ingest: {len(judged)} videos found, {len(rejected)} rejected by the keyword rules, "
+          f"{skipped} already finished, {len(todo)} to do", file=sys.stderr)  # fmt: skip
+
+    finished: list[dict] = []
+    if todo:
+        from tqdm import tqdm
+
+        with tqdm(total=len(todo), desc="videos", unit="video", disable=not config.progress, file=sys.stderr) as bar:
+            finished = _process_on_ray(config, todo, lambda row: bar.update(1))
+
+    stamp = lineage.now()
+    unfinished = [row for row in finished if not lineage.is_finished(output, row["video_id"])]  # errors: retried next run
+    others = [{**row, "pipeline_version": PIPELINE_VERSION, "created_at": stamp, "updated_at": stamp}
+              for row in rejected + unfinished]  # fmt: skip
+    videos, clips = lineage.consolidate(output, others)
+    stats = run_stats(videos, clips, finished, wall_s=time.monotonic() - started)
+    write_atomic(output / STATS_FILE, json.dumps(stats, indent=1, sort_keys=True).encode())
+    if config.progress:
+        print(format_table(stats), file=sys.stderr)
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="genie ingest", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=pathlib.Path, help=f"job config (TOML); default: the embedded {DEFAULT_CONFIG}")
+    parser.add_argument("--site", help="base URL of a local video site to search (sets search.feed_url)")
+    parser.add_argument("--output-dir", help="override output_dir")
+    options = parser.parse_args(argv)
+    config = load(IngestConfig, options.config) if options.config else default_config()
+    if options.site:
+        config = with_site(config, options.site)
+    if options.output_dir:
+        config = dataclasses.replace(config, output_dir=options.output_dir)
+    stats = run_ingest(config)
+    print(json.dumps({"videos": stats["videos"], "clips": stats["clips"]}, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
