@@ -34,7 +34,7 @@ SAMPLE_BYTES = FRAME_HEIGHT * FRAME_WIDTH * 3
 
 
 class DecodeError(RuntimeError):
-    """ffmpeg failed, stalled or produced a short frame."""
+    """ffmpeg failed, stalled or produced a short frame; the message starts with a reason code."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,7 +163,7 @@ class FrameStreams:
             buffer = np.empty((self.config.chunk_frames, *self.detect_shape), np.uint8)
             filled = _read_into(self.process.stdout, memoryview(buffer).cast("B"))
             if filled % frame_bytes:
-                raise DecodeError(f"detection stream ended inside a frame ({filled % frame_bytes} stray bytes)")
+                raise DecodeError(f"decode_failed: detection stream ended inside a frame ({filled % frame_bytes} stray bytes)")
             if filled:
                 yield buffer[: filled // frame_bytes]
             if filled < buffer.nbytes:
@@ -196,9 +196,9 @@ class FrameStreams:
         if self.timed_out:
             raise DecodeError("decode_timeout: ffmpeg ran past its time limit")
         if self._reader_error is not None:
-            raise DecodeError(self._reader_error)
+            raise DecodeError(f"decode_failed: {self._reader_error}")
         if self.process.returncode != 0:
-            raise DecodeError(f"ffmpeg exited with {self.process.returncode}: {self.stderr_tail()}")
+            raise DecodeError(f"decode_failed: ffmpeg exited with {self.process.returncode}: {self.stderr_tail()}")
 
     def stderr_tail(self) -> str:
         self._stderr.seek(0)

@@ -106,7 +106,8 @@ class ProcessVideo:
             row, clips = self._split(described, info, writer, timings)
         except (DecodeError, OSError) as error:
             writer.discard()
-            return {**failed(described, "decode", f"decode_failed: {error}"), "timings": timings, "source_s": 0.0}
+            reason = str(error) if isinstance(error, DecodeError) else f"decode_failed: {error}"
+            return {**failed(described, "decode", reason), "timings": timings, "source_s": 0.0}
         self._finish(row, clips)
         return {**row, "timings": timings, "source_s": row["n_frames"] / float(info.fps)}
 
@@ -126,6 +127,7 @@ class ProcessVideo:
                 clips.extend(self._keep_or_drop(clip, frames, writer, spent) for clip, frames in finished)
             streams.finish()
             timings["decode_s"] = streams.cpu_s
+            _check_complete(n_frames, info, streams.stderr_tail())
             clock = time.thread_time()
             assembler.add_cuts(cuts.finish())
             finished = assembler.add_samples(streams.samples_before(n_frames)) + assembler.finish(n_frames)
@@ -177,6 +179,14 @@ class ProcessVideo:
             {**video, "created_at": stamp, "updated_at": stamp},
             [{**clip, "created_at": stamp} for clip in clips],
         )
+
+
+def _check_complete(n_frames: int, info, stderr_tail: str) -> None:
+    """DecodeError if ffmpeg decoded clearly fewer frames than the stream holds: it skips what
+    it cannot decode and still exits 0, which would shift every later frame's time."""
+    expected = round(info.duration_s * float(info.fps))
+    if n_frames < expected - max(2, expected // 100):
+        raise DecodeError(f"decode_incomplete: {n_frames} of {expected} frames decoded ({stderr_tail or 'no error text'})")
 
 
 def _children_cpu_s() -> float:

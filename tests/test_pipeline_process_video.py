@@ -1,0 +1,103 @@
+"""A downloaded video through decode, cuts, clips, quality and shards in one pass
+(pipeline/process_video.py), and its lineage parts (pipeline/lineage.py)."""
+
+import copy
+import subprocess
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline import lineage
+from pipeline.process_video import SHARDS, ProcessVideo, SplitConfig
+from pipeline.quality import QualityConfig
+from pipeline.rows import to_batch, to_rows
+from pipeline.shards import ShardConfig
+from schemas.ids import video_key
+from schemas.manifest import VIDEO_SCHEMA
+
+
+def video_row(video_id: str, path, status: str = "ok") -> dict:
+    row = {name: None for name in VIDEO_SCHEMA.names if name not in ("created_at", "updated_at", "pipeline_version")}
+    row.update(video_id=video_id, url=f"http://site/watch/{video_id}", queries=["q"], status=status, stage="download",
+               path=str(path), reason=None if status == "ok" else "http_403: forbidden")  # fmt: skip
+    return row
+
+
+def process(tmp_path, *rows: dict, split: SplitConfig = SplitConfig()) -> list[dict]:
+    stage = ProcessVideo(split, QualityConfig(), ShardConfig(), tmp_path, "test")
+    return to_rows(stage(to_batch(rows)))
+
+
+def make_video(path, source: str, rate: int, seconds: float) -> str:
+    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"{source}=size=320x180:rate={rate}:duration={seconds}",
+               "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)]  # fmt: skip
+    subprocess.run(command, check=True)
+    return str(path)
+
+
+def test_real_footage_becomes_clips_in_shards_with_lineage(smb_dir, tmp_path):
+    """An SMB level: ok row with size, rate, frames and scenes; its parts list every clip, kept
+    ones placed in shards that exist; the input batch is unchanged."""
+    batch = to_batch([video_row("smb-1-2", smb_dir / "smb_1_2.mp4")])
+    before = copy.deepcopy(batch)
+    (video,) = to_rows(ProcessVideo(SplitConfig(), QualityConfig(), ShardConfig(), tmp_path, "test")(batch))
+    assert batch == before
+    assert (video["status"], video["width"], video["height"], video["fps"], video["n_frames"]) == ("ok", 256, 240, 60.0, 1309)
+    assert video["scene_spans"][0]["start_frame"] == 0 and video["scene_spans"][-1]["end_frame"] == 1309
+    clips = pq.read_table(tmp_path / lineage.PARTS / f"{video_key('smb-1-2')}.clips.parquet").to_pylist()
+    assert len(clips) == video["n_clips"] > 0
+    kept = [clip for clip in clips if clip["status"] == "ok"]
+    assert kept and all((tmp_path / SHARDS / clip["shard"]).is_file() for clip in kept)
+    assert lineage.is_finished(tmp_path, "smb-1-2")
+    assert set(video["timings"]) >= {"probe_s", "decode_s", "detect_s", "quality_s", "write_s"}
+
+
+def test_a_garbled_stream_is_an_error_with_no_shards_and_no_parts(tmp_path):
+    """A file whose middle is garbage decodes short: decode_incomplete, nothing written, not finished."""
+    path = make_video(tmp_path / "v.mp4", "testsrc2", 30, 6)
+    data = bytearray(open(path, "rb").read())
+    for index in range(len(data) // 3, 2 * len(data) // 3):
+        data[index] ^= 0xA5
+    open(path, "wb").write(bytes(data))
+    (video,) = process(tmp_path / "out", video_row("garbled", path))
+    assert (video["status"], video["stage"], video["reason"].split(":")[0]) == ("error", "decode", "decode_incomplete")
+    assert not list((tmp_path / "out" / SHARDS).iterdir())
+    assert not lineage.is_finished(tmp_path / "out", "garbled")
+
+
+def test_an_unreadable_file_is_an_error(tmp_path):
+    """Bytes that are no video fail at the probe with reason "unreadable"."""
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(b"\x00" * 5000)
+    (video,) = process(tmp_path / "out", video_row("bad", path))
+    assert (video["status"], video["stage"], video["reason"].split(":")[0]) == ("error", "probe", "unreadable")
+
+
+@pytest.mark.parametrize("rate, seconds, split, reason", [
+    (5, 3, SplitConfig(), "low_frame_rate"),
+    (30, 3, SplitConfig(max_duration_s=2.0), "too_long"),
+])
+def test_unusable_videos_are_dropped_and_finished(tmp_path, rate, seconds, split, reason):
+    """A source under 10 fps or over the duration cap is dropped (a final answer: parts written)."""
+    path = make_video(tmp_path / "v.mp4", "testsrc2", rate, seconds)
+    (video,) = process(tmp_path / "out", video_row("v", path), split=split)
+    assert (video["status"], video["reason"].split(":")[0]) == ("dropped", reason)
+    assert lineage.is_finished(tmp_path / "out", "v")
+
+
+def test_failed_downloads_pass_through_untouched(tmp_path):
+    """A row that failed before this stage comes out with its status and reason, nothing written."""
+    (video,) = process(tmp_path, video_row("x", "", status="error"))
+    assert (video["status"], video["reason"]) == ("error", "http_403: forbidden")
+    assert not lineage.is_finished(tmp_path, "x")
+
+
+def test_consolidate_gathers_parts_and_other_rows_into_valid_tables(smb_dir, tmp_path):
+    """The manifest holds every finished video and clip, plus rows given for videos without parts."""
+    process(tmp_path, video_row("smb-1-1", smb_dir / "smb_1_1.mp4"))
+    rejected = {**video_row("off", ""), "status": "dropped", "stage": "search", "reason": "no_action_word",
+                "pipeline_version": "test", "created_at": lineage.now(), "updated_at": lineage.now()}  # fmt: skip
+    videos, clips = lineage.consolidate(tmp_path, [rejected])
+    assert sorted(videos.column("video_id").to_pylist()) == ["off", "smb-1-1"]
+    assert set(clips.column("video_id").to_pylist()) == {"smb-1-1"}
+    assert (tmp_path / lineage.MANIFEST / lineage.VIDEOS_FILE).is_file()
