@@ -36,7 +36,7 @@ class KeywordRules:
     )  # fmt: skip
     # Neither title nor description may hold one of these.
     negative_words: tuple[str, ...] = (
-        "movie", "film", "trailer", "unboxing", "review", "reaction", "reacts", "music video",
+        "movie", "film", "trailer", "unboxing", "review", "music video",
         "soundtrack", "ost", "cosplay", "toy", "toys", "lego", "plush", "cake", "recipe",
         "podcast", "news", "interview", "asmr",
     )  # fmt: skip
