@@ -1,4 +1,4 @@
-"""What ffprobe says about a video file: size, frame rate, duration.
+"""What a video file holds: size, frame rate, duration (from its MP4 header, else ffprobe).
 
 The frame rate is kept as an exact fraction, because every span the pipeline records is in
 source frames and `frame / fps` must be exact (30000/1001 is not 29.97).
@@ -8,6 +8,8 @@ import dataclasses
 import json
 import subprocess
 from fractions import Fraction
+
+from pipeline.mp4 import read_mp4_info
 
 
 class ProbeError(ValueError):
@@ -30,7 +32,17 @@ class VideoInfo:
 
 
 def probe(path: str, timeout_s: float = 60.0) -> VideoInfo:
-    """Read the first video stream's geometry, frame rate and the duration; ProbeError if none."""
+    """The first video stream's geometry, frame rate and duration; ProbeError if there is none.
+
+    An MP4 header is read directly (no process); anything else goes to ffprobe."""
+    track = read_mp4_info(path)
+    if track is not None:
+        return VideoInfo(*track)
+    return ffprobe(path, timeout_s)
+
+
+def ffprobe(path: str, timeout_s: float = 60.0) -> VideoInfo:
+    """What ffprobe reads from the first video stream; ProbeError if it reads none."""
     command = [
         "ffprobe", "-v", "error", "-select_streams", "v:0", "-of", "json",
         "-show_entries", "stream=width,height,avg_frame_rate,r_frame_rate,sample_aspect_ratio,duration:format=duration",

@@ -1,0 +1,202 @@
+"""Ingest throughput and memory: our job vs the peer recipe vs the decode floor.
+
+    .venv/bin/python benchmarks/ingest.py                  # corpus, then (a), (b), (c) on it
+    .venv/bin/python benchmarks/ingest.py --long-video     # also: 1 h of 1280x720 through a worker
+
+All three run on the same files (an offline-world corpus, all on-topic so every file is
+processed, plus ../shared/corpus/smb), in one run, measured as source-video seconds per
+CPU-second (user + sys of every process involved):
+  (a) `genie ingest` (its embedded default config) searching, downloading from the local
+      site, cutting and writing shards and lineage; the site itself runs outside the
+      measurement (it stands for the internet);
+  (b) ../shared/bench/peer_ingest.sh: PySceneDetect's CLI detect-adaptive split-video per
+      file, then ffmpeg scale=160:90,fps=10 per scene;
+  (c) ../shared/bench/decode_floor.sh: ffmpeg decoding every file once, one thread.
+CPU is read from a cgroup (cpuacct) holding the run and all its descendants, Ray's daemons
+and workers included; where no cgroup can be made, from RUSAGE_CHILDREN, which misses
+processes that are not waited for (Ray's) and is reported as such.
+
+--long-video makes a one-hour 1280x720 30 fps video (one minute encoded, looped by stream
+copy) and runs the processing worker's code on it and on its first minute, printing peak RSS
+of the worker and of its ffmpeg: memory must not grow with length (target <= 1.5 GiB).
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BENCH = ROOT.parent / "shared" / "bench"
+SMB = ROOT.parent / "shared" / "corpus" / "smb"
+PYTHON = sys.executable
+CGROUP = pathlib.Path("/sys/fs/cgroup/cpuacct")
+
+
+def make_corpus(work: pathlib.Path, videos: int, min_s: float, max_s: float, seed: int) -> pathlib.Path:
+    """The world corpus (all on-topic) plus the SMB clips, and a flat folder of every file."""
+    from world.corpus import CorpusConfig, generate_corpus
+
+    world = work / "world"
+    if not (world / "catalog.json").is_file():
+        generate_corpus(CorpusConfig(seed=seed, videos=videos, offtopic=0, min_duration_s=min_s, max_duration_s=max_s), world)
+    flat = work / "all"
+    flat.mkdir(exist_ok=True)
+    for path in [*sorted((world / "videos").glob("*.mp4")), *sorted(SMB.glob("smb_*.mp4"))]:
+        if not (flat / path.name).exists():
+            (flat / path.name).symlink_to(path)
+    return flat
+
+
+def source_seconds(folder: pathlib.Path) -> float:
+    total = 0.0
+    for path in sorted(folder.glob("*.mp4")):
+        command = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)]
+        total += float(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    return total
+
+
+def measure(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """(CPU seconds of the command and everything it starts, wall seconds, how CPU was read)."""
+    group = CGROUP / f"genie-bench-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        group.mkdir()
+    except OSError:
+        group = None
+    started = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    join = (lambda: (group / "cgroup.procs").write_text(str(os.getpid()))) if group else None
+    subprocess.run(command, env=env, cwd=ROOT, check=True, preexec_fn=join,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    wall = time.monotonic() - started
+    if group is None:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return cpu, wall, "RUSAGE_CHILDREN (misses processes not waited for)"
+    for _ in range(300):  # Ray's daemons outlive the driver by a moment
+        if not (group / "tasks").read_text().strip():
+            break
+        time.sleep(0.1)
+    cpu = int((group / "cpuacct.usage").read_text()) / 1e9
+    group.rmdir()
+    return cpu, wall, "cgroup cpuacct (all descendants)"
+
+
+def serve(world: pathlib.Path) -> tuple[subprocess.Popen, str]:
+    command = [PYTHON, "-m", "world.cli", "serve", "--corpus", str(world), "--smb", str(SMB), "--port", "0"]
+    site = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = site.stdout.readline()
+    return site, line.split(" at ", 1)[1].strip().rstrip("/")
+
+
+def run_three(work: pathlib.Path, flat: pathlib.Path) -> dict:
+    seconds = source_seconds(flat)
+    results = {"source_s": seconds, "files": len(list(flat.glob("*.mp4")))}
+    site, url = serve(work / "world")
+    try:
+        output = work / "ingest_out"
+        shutil.rmtree(output, ignore_errors=True)
+        cpu, wall, method = measure([PYTHON, "-m", "jobs.ingest", "--site", url, "--output-dir", str(output)])
+        stats = json.loads((output / "stats.json").read_text())
+        results["ours"] = {"cpu_s": cpu, "wall_s": wall, "method": method, "videos": stats["videos"],
+                           "clips": stats["clips"], "steps": stats["throughput"]}  # fmt: skip
+    finally:
+        site.terminate()
+        site.wait()
+    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    cpu, wall, method = measure(["bash", str(BENCH / "peer_ingest.sh"), str(flat), str(work / "peer_out")], env)
+    results["peer"] = {"cpu_s": cpu, "wall_s": wall, "method": method}
+    cpu, wall, method = measure(["bash", str(BENCH / "decode_floor.sh"), str(flat)])
+    results["floor"] = {"cpu_s": cpu, "wall_s": wall, "method": method}
+    for name in ("ours", "peer", "floor"):
+        results[name]["source_s_per_cpu_s"] = seconds / results[name]["cpu_s"]
+    return results
+
+
+def print_three(results: dict) -> None:
+    seconds = results["source_s"]
+    print(f"corpus: {results['files']} files, {seconds:.0f} s of video ({seconds / 60:.1f} min)")
+    for name, label in (("ours", "(a) genie ingest"), ("peer", "(b) peer recipe"), ("floor", "(c) decode floor")):
+        figures = results[name]
+        print(f"{label:<20} CPU {figures['cpu_s']:8.1f} s  wall {figures['wall_s']:7.1f} s  "
+              f"{figures['source_s_per_cpu_s']:7.1f} source-s/CPU-s   [{figures['method']}]")  # fmt: skip
+    ours, peer, floor = (results[name]["source_s_per_cpu_s"] for name in ("ours", "peer", "floor"))
+    print(f"(a)/(b) = {ours / peer:.1f}x (target >= 8);  (c)/(a) = {floor / ours:.2f}x (target <= 2.5)")
+    videos, clips = results["ours"]["videos"], results["ours"]["clips"]
+    print(f"ingest: {videos['ok']}/{videos['total']} videos ok, {clips['kept']}/{clips['total']} clips kept")
+    print("ingest per step (inside the workers): " + ", ".join(
+        f"{step} {figures['cpu_s']:.2f} CPU-s" for step, figures in results["ours"]["steps"].items()))  # fmt: skip
+
+
+def worker_rss(path: str, output: str) -> None:
+    """Run the processing worker's code on one file; print its and its children's peak RSS."""
+    sys.path.insert(0, str(ROOT))
+    from pipeline.process_video import ProcessVideo, SplitConfig
+    from pipeline.quality import QualityConfig
+    from pipeline.shards import ShardConfig
+    from schemas.manifest import VIDEO_SCHEMA
+
+    row = {name: None for name in VIDEO_SCHEMA.names}
+    row.update(video_id=pathlib.Path(path).stem, url="http://bench/x", queries=["bench"], status="ok", stage="download", path=path)
+    started = time.monotonic()
+    video = ProcessVideo(SplitConfig(), QualityConfig(), ShardConfig(), output, "bench").process(row)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    print(json.dumps({"status": video["status"], "reason": video["reason"], "source_s": video["source_s"],
+                      "n_clips": video["n_clips"], "worker_peak_gib": own, "ffmpeg_peak_gib": children,
+                      "wall_s": time.monotonic() - started}))  # fmt: skip
+
+
+def long_video(work: pathlib.Path) -> None:
+    minute, hour = work / "minute_720p.mp4", work / "hour_720p.mp4"
+    if not hour.exists():
+        encode = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=60",
+                  "-c:v", "libx264", "-preset", "ultrafast", "-g", "300", "-pix_fmt", "yuv420p", str(minute)]  # fmt: skip
+        subprocess.run(encode, check=True)
+        loop = ["ffmpeg", "-v", "error", "-y", "-stream_loop", "59", "-i", str(minute), "-c", "copy", str(hour)]
+        subprocess.run(loop, check=True)
+    for path in (minute, hour):
+        output = work / f"rss_{path.stem}"
+        shutil.rmtree(output, ignore_errors=True)
+        result = subprocess.run([PYTHON, __file__, "--worker-rss", str(path), str(output)], capture_output=True, text=True, check=True)
+        figures = json.loads(result.stdout)
+        print(f"{path.name}: {figures['source_s']:.0f} s decoded, {figures['n_clips']} clips, "
+              f"worker peak RSS {figures['worker_peak_gib']:.3f} GiB, ffmpeg peak RSS {figures['ffmpeg_peak_gib']:.3f} GiB, "
+              f"wall {figures['wall_s']:.0f} s ({figures['status']})")  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=pathlib.Path, help="working folder (kept; default: a temporary one)")
+    parser.add_argument("--world-videos", type=int, default=20, help="offline-world uploads in the corpus")
+    parser.add_argument("--world-min-s", type=float, default=40.0)
+    parser.add_argument("--world-max-s", type=float, default=80.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--long-video", action="store_true", help="also run the one-hour 1280x720 memory check")
+    parser.add_argument("--long-video-only", action="store_true", help="only the memory check")
+    parser.add_argument("--worker-rss", nargs=2, metavar=("VIDEO", "OUT"), help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.worker_rss:
+        worker_rss(*options.worker_rss)
+        return 0
+    work = options.work or pathlib.Path(tempfile.mkdtemp(prefix="genie-ingest-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"work folder: {work}")
+    if not options.long_video_only:
+        flat = make_corpus(work, options.world_videos, options.world_min_s, options.world_max_s, options.seed)
+        results = run_three(work, flat)
+        (work / "results.json").write_text(json.dumps(results, indent=1))
+        print_three(results)
+    if options.long_video or options.long_video_only:
+        long_video(work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
