@@ -1,17 +1,20 @@
 """Decode once: one ffmpeg process turns a video into the two frame streams the pipeline needs.
 
-    [0:v] split ─┬─ scale to detect size (area) ─ rgb24 ─────────────────────> pipe:1  every frame
+    [0:v] split ─┬─ scale to detect size ─ rgb24 ─ marker row ─ tile 8x8 ───────> pipe:1  every frame
                  └─ select 10 FPS samples ─ scale/pad/crop to 160x90 ─ rgb24 ─> pipe:N  samples
 
 Scene detection reads every source frame, but small (64x36 by default: the content score is
-a mean over pixels, which downscaling barely moves); the clip stream is selected *before* it
-is scaled, so only a tenth-of-a-second's worth of frames pays for the 160x90 scale.
+a mean over pixels, which downscaling barely moves) and 64 to a packet (ffmpeg's cost per
+output packet is as much as a small frame's scaling); each frame gets a white marker row so
+the blank cells of the last, partial tile can be told apart. The clip stream is selected
+*before* it is scaled, so only a tenth-of-a-second's worth of frames pays for the 160x90
+scale.
 
 Sampling: sample k (k = 0, 1, ...) is source frame ceil(k * fps / 10), the first frame at or
 after time k / 10 s, computed exactly from the rational frame rate; ffmpeg's select filter
 uses the same integer rule, so both sides agree on which source frame each sample is.
 Memory is bounded: detection frames come in chunks, and samples wait in a queue only until
-the cuts before them are decided (a chunk and at most a fade's length of frames).
+the cuts before them are decided (a mosaic and at most a fade's length of frames).
 """
 
 import dataclasses
@@ -31,6 +34,7 @@ from pipeline.probe import VideoInfo
 from schemas.shard import FRAME_HEIGHT, FRAME_RATE, FRAME_WIDTH
 
 SAMPLE_BYTES = FRAME_HEIGHT * FRAME_WIDTH * 3
+TILE = 8  # detection frames travel as TILE x TILE mosaics
 
 
 class DecodeError(RuntimeError):
@@ -49,8 +53,6 @@ class DecodeConfig:
     detect_height: int = 36
     # Decoder threads per video (parallelism comes from many videos at once).
     threads: int = 1
-    # Detection frames read per chunk.
-    chunk_frames: int = 128
     # Wall-clock limit per video: timeout_base_s + timeout_per_source_s * duration.
     timeout_base_s: float = 60.0
     timeout_per_source_s: float = 2.0
@@ -58,8 +60,8 @@ class DecodeConfig:
     def __post_init__(self) -> None:
         if not (8 <= self.detect_width <= 640 and 8 <= self.detect_height <= 360):
             raise ValueError("decode.detect_width/height must be within 8..640 x 8..360")
-        if self.chunk_frames < 1 or self.threads < 0:
-            raise ValueError("decode.chunk_frames must be >= 1 and decode.threads >= 0")
+        if self.threads < 0:
+            raise ValueError("decode.threads must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +112,8 @@ def select_expression(fps: Fraction) -> str:
 
 class FrameStreams:
     """One running ffmpeg decode of `path`: `detection_chunks()` gives every source frame small,
-    `samples_before(n)` the 160x90 samples of source frames < n. Use as a context manager."""
+    `samples_before(n)` the 160x90 samples of source frames < n that have arrived, and
+    `remaining_samples()` the rest at the end. Use as a context manager."""
 
     def __init__(self, path: str, info: VideoInfo, config: DecodeConfig) -> None:
         if info.fps < FRAME_RATE:
@@ -119,10 +122,9 @@ class FrameStreams:
         self.config = config
         self.detect_shape = (config.detect_height, config.detect_width, 3)
         self._next_sample = 0  # samples read from ffmpeg
-        self._taken = 0  # samples handed to the caller
-        self._ended = False
+        self._pending: tuple[int, np.ndarray | None] | None = None  # the queue's next sample, looked at
         # Unbounded, so ffmpeg never waits on us; it holds no more than the samples between the
-        # last decided cut and the detection stream's position (a chunk and a fade's length).
+        # last decided cut and the detection stream's position (a mosaic and a fade's length).
         self._samples: queue.Queue = queue.Queue()
         self._stderr = tempfile.TemporaryFile()
         read_end, write_end = os.pipe()
@@ -146,7 +148,9 @@ class FrameStreams:
 
     @staticmethod
     def _command(path: str, info: VideoInfo, config: DecodeConfig, sample_fd: int) -> list[str]:
-        detect = f"scale={config.detect_width}:{config.detect_height}:flags=fast_bilinear,format=rgb24"
+        width, height = config.detect_width, config.detect_height
+        detect = (f"scale={width}:{height}:flags=fast_bilinear,format=rgb24,"
+                  f"pad={width}:{height + 1}:0:0:color=white,tile={TILE}x{TILE}")  # fmt: skip
         sample = f"select={select_expression(info.fps)},{geometry(info, config.aspect).ffmpeg_filter()},setsar=1,format=rgb24"
         graph = f"[0:v:0]split=2[d][s];[d]{detect}[detect];[s]{sample}[sample]"
         return [
@@ -157,34 +161,47 @@ class FrameStreams:
         ]  # fmt: skip
 
     def detection_chunks(self) -> Iterator[np.ndarray]:
-        """Every source frame at detect size, in chunks of (k, h, w, 3) uint8 RGB, in order."""
-        frame_bytes = int(np.prod(self.detect_shape))
+        """Every source frame at detect size, in chunks of (k, h, w, 3) uint8 RGB (k <= 64), in order."""
+        height, width, _ = self.detect_shape
+        tile = np.empty((TILE, height + 1, TILE, width, 3), np.uint8)  # one mosaic: rows of cells
         while True:
-            buffer = np.empty((self.config.chunk_frames, *self.detect_shape), np.uint8)
-            filled = _read_into(self.process.stdout, memoryview(buffer).cast("B"))
-            if filled % frame_bytes:
-                raise DecodeError(f"decode_failed: detection stream ended inside a frame ({filled % frame_bytes} stray bytes)")
-            if filled:
-                yield buffer[: filled // frame_bytes]
-            if filled < buffer.nbytes:
+            filled = _read_into(self.process.stdout, memoryview(tile).cast("B"))
+            if filled == 0:
+                return
+            if filled < tile.nbytes:
+                raise DecodeError(f"decode_failed: detection stream ended inside a mosaic ({filled} bytes)")
+            cells = tile.transpose(0, 2, 1, 3, 4).reshape(TILE * TILE, height + 1, width, 3)
+            real = int(np.count_nonzero(cells[:, height, 0, 0] == 255))  # marker rows; blank cells are black
+            yield np.ascontiguousarray(cells[:real, :height])
+            if real < TILE * TILE:
                 return
 
     def samples_before(self, end_frame: int) -> list[tuple[int, np.ndarray]]:
-        """The (source frame, 160x90x3 frame) samples of source frames < end_frame not yet taken.
-
-        Blocks only for samples that must exist once the detection stream has passed
-        end_frame - 1 (the index of the next sample is known in advance), so it never waits
-        on a frame ffmpeg has not decoded yet.
-        """
+        """The (source frame, 160x90x3 frame) samples of source frames < end_frame that have
+        arrived and were not taken yet. Never waits: ffmpeg may hold samples back while it
+        writes detection frames, so waiting here for one could stall both sides."""
         taken = []
-        while not self._ended and sample_frame(self._taken, self.info.fps) < end_frame:
-            index, frame = self._samples.get()
-            if frame is None:
-                self._ended = True
-                break
-            taken.append((index, frame))
-            self._taken += 1
-        return taken
+        while True:
+            if self._pending is None:
+                try:
+                    self._pending = self._samples.get_nowait()
+                except queue.Empty:
+                    return taken
+            if self._pending[1] is None or self._pending[0] >= end_frame:
+                return taken
+            taken.append(self._pending)
+            self._pending = None
+
+    def remaining_samples(self) -> list[tuple[int, np.ndarray]]:
+        """Every sample not taken yet, waiting for the last; call once detection_chunks is done."""
+        taken = []
+        while True:
+            if self._pending is None:
+                self._pending = self._samples.get()
+            if self._pending[1] is None:
+                return taken
+            taken.append(self._pending)
+            self._pending = None
 
     def finish(self) -> None:
         """Wait for ffmpeg; DecodeError if it failed or was stopped."""

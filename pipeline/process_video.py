@@ -130,7 +130,7 @@ class ProcessVideo:
             _check_complete(n_frames, info, streams.stderr_tail())
             clock = time.thread_time()
             assembler.add_cuts(cuts.finish())
-            finished = assembler.add_samples(streams.samples_before(n_frames)) + assembler.finish(n_frames)
+            finished = assembler.add_samples(streams.remaining_samples()) + assembler.finish(n_frames)
             spent["detect_s"] += time.thread_time() - clock
             clips.extend(self._keep_or_drop(clip, frames, writer, spent) for clip, frames in finished)
         clock = time.thread_time()

@@ -25,7 +25,7 @@ def decode(path: str, config: DecodeConfig = DecodeConfig()):
         for chunk in streams.detection_chunks():
             frames += len(chunk)
             samples += streams.samples_before(frames - 2)
-        samples += streams.samples_before(frames)
+        samples += streams.remaining_samples()
         streams.finish()
     return info, frames, samples
 
@@ -80,9 +80,9 @@ def test_detection_stream_has_every_frame_at_detect_size(tmp_path):
     """Detection chunks cover every source frame, in order, at the configured size."""
     path = make_video(tmp_path / "v.mp4", "testsrc2", "30", 3)
     info = probe(path)
-    with FrameStreams(path, info, DecodeConfig(detect_width=32, detect_height=18, chunk_frames=16)) as streams:
+    with FrameStreams(path, info, DecodeConfig(detect_width=32, detect_height=18)) as streams:
         chunks = list(streams.detection_chunks())
-        streams.samples_before(10**9)
+        streams.remaining_samples()
         streams.finish()
     assert [chunk.shape[1:] for chunk in chunks] == [(18, 32, 3)] * len(chunks)
     assert sum(len(chunk) for chunk in chunks) == 90
@@ -102,5 +102,5 @@ def test_a_stalled_decode_is_stopped_by_its_time_limit(tmp_path):
         with pytest.raises(DecodeError, match="decode_timeout"):
             for _ in streams.detection_chunks():
                 pass
-            streams.samples_before(10**9)
+            streams.remaining_samples()
             streams.finish()
