@@ -10,6 +10,8 @@ COMMANDS = {
     "run": ("jobs.run", "the main job end to end on its embedded default (offline world, local Ray)"),
     "world": ("world.cli", "the offline platformer: play, render videos, make a corpus, serve it, contact sheet"),
     "ingest": ("jobs.ingest", "keyword search -> download -> 16 s clips -> WebDataset shards + lineage, on Ray"),
+    "train": ("jobs.train", "train the tokenizer, LAM or dynamics model from shards on Ray Train (resumable)"),
+    "tokenize": ("jobs.tokenize", "clip shards -> token shards (tokens + latent actions) for dynamics training, on Ray"),
 }
 
 

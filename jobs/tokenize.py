@@ -42,11 +42,12 @@ def run(config: TokenizeJobConfig) -> list[dict]:
                                    lam_checkpoint=absolute(config.tokenize.lam_checkpoint))
     output = absolute(config.output)
     shards = list_shards([absolute(location) for location in config.clip_shards])
-    dataset = ray.data.from_items([{"shard": shard} for shard in shards]).repartition(len(shards))
+    # One block per shard, made on the driver: no task has to wait for a CPU the actors hold.
+    dataset = ray.data.from_items([{"shard": shard} for shard in shards], override_num_blocks=len(shards))
     rows = dataset.map(
         ClipTokenizer,
         fn_constructor_kwargs={"config": tokenize, "output": output},
-        concurrency=config.workers,
+        compute=ray.data.ActorPoolStrategy(size=config.workers),
         num_cpus=config.cpus_per_worker,
         num_gpus=config.gpus_per_worker,
     ).take_all()

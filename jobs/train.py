@@ -32,7 +32,8 @@ class ScalingSection:
     """Ray Train workers (one per GPU) and their resources."""
 
     num_workers: int = 1  # training processes; DDP/FSDP ranks
-    use_gpu: bool = False  # one CUDA device per worker (NCCL); else CPU with gloo
+    use_gpu: bool = False  # CUDA devices with NCCL; else CPU with gloo
+    gpus_per_worker: float = 1.0  # with use_gpu: 1 for real runs; a fraction lets tiny runs share a GPU
     cpus_per_worker: float = 1.0  # cores reserved for a worker's loop and its DataLoader processes
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
 
@@ -165,7 +166,7 @@ def build_trainer(component: str, config: TrainJobConfig, after_step: StepHook |
         scaling_config=ScalingConfig(
             num_workers=scaling.num_workers,
             use_gpu=scaling.use_gpu,
-            resources_per_worker={"CPU": scaling.cpus_per_worker, **({"GPU": 1} if scaling.use_gpu else {})},
+            resources_per_worker={"CPU": scaling.cpus_per_worker, **({"GPU": scaling.gpus_per_worker} if scaling.use_gpu else {})},
             placement_strategy=scaling.placement_strategy,
         ),
         run_config=RunConfig(
