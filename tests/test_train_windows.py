@@ -33,10 +33,13 @@ def find_window(window, clips):
     return None
 
 
-def test_reader_matches_webdataset_on_local_paths_and_uris(clip_shards):
+def test_reader_matches_webdataset_on_local_paths_and_uris(clip_shards, tmp_path):
     """The tar reader yields the same samples as webdataset's own reader, from a path or a file:// URI."""
     shards = list_shards([str(clip_shards)])
     assert len(shards) == 4 and list_shards([f"file://{clip_shards}"]) == [f"file://{path}" for path in shards]
+    (tmp_path / ".tmp-unfinished.tar").write_bytes(b"")
+    (tmp_path / "a.tar").write_bytes(b"")
+    assert list_shards([str(tmp_path)]) == [str(tmp_path / "a.tar")]
     ours = [{k: v for k, v in s.items() if k != "__url__"} for s in iter_samples(f"file://{shards[0]}")]
     theirs = [{k: v for k, v in s.items() if not k.startswith("__") or k == "__key__"}
               for s in webdataset.WebDataset(shards[0], shardshuffle=False)]

@@ -1,8 +1,8 @@
 """WebDataset tar shards from a local folder or a filesystem URI, read without unpickling.
 
-A location is a folder of `*.tar` shards, one `.tar` file, or either as a URI that
-pyarrow.fs understands (`file://`, `s3://`, `gs://`, `hdfs://`) or, failing that, fsspec
-(`memory://`, `gcs://`, ...). Samples are grouped the WebDataset way: a tar member
+A location is a folder of `*.tar` shards (hidden ones, such as a writer's `.tmp-*.tar`, are
+skipped), one `.tar` file, or either as a URI that pyarrow.fs understands (`file://`,
+`s3://`, `gs://`, `hdfs://`) or, failing that, fsspec (`memory://`, `gcs://`, ...). Samples are grouped the WebDataset way: a tar member
 `dir/key.field.ext` belongs to sample `dir/key` as field `field.ext`, and a sample's members
 are contiguous. Members are read into bytes and handed to a decoder that knows the sample
 spec (schemas/shard.py, schemas/token_shard.py); nothing here interprets them.
@@ -58,8 +58,8 @@ def list_shards(locations: list[str] | tuple[str, ...]) -> list[str]:
             shards.add(location if prefix else path)
         elif info.type == pafs.FileType.Directory:
             found = filesystem.get_file_info(pafs.FileSelector(path, recursive=False))
-            shards.update(prefix + entry.path for entry in found
-                          if entry.type == pafs.FileType.File and entry.path.endswith(SHARD_SUFFIX))
+            shards.update(prefix + entry.path for entry in found if entry.type == pafs.FileType.File
+                          and entry.path.endswith(SHARD_SUFFIX) and not entry.base_name.startswith("."))
         else:
             raise ShardError(f"shard location {location!r} does not exist")
     if not shards:
