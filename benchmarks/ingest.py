@@ -88,34 +88,56 @@ def measure(command: list[str], env: dict | None = None) -> tuple[float, float, 
     return cpu, wall, "cgroup cpuacct (all descendants)"
 
 
-def serve(world: pathlib.Path) -> tuple[subprocess.Popen, str]:
-    command = [PYTHON, "-m", "world.cli", "serve", "--corpus", str(world), "--smb", str(SMB), "--port", "0"]
+def serve(world: pathlib.Path, with_smb: bool = True) -> tuple[subprocess.Popen, str]:
+    command = [PYTHON, "-m", "world.cli", "serve", "--corpus", str(world), "--port", "0"]
+    command += ["--smb", str(SMB)] if with_smb else []
     site = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     line = site.stdout.readline()
     return site, line.split(" at ", 1)[1].strip().rstrip("/")
 
 
-def run_three(work: pathlib.Path, flat: pathlib.Path) -> dict:
-    seconds = source_seconds(flat)
-    results = {"source_s": seconds, "files": len(list(flat.glob("*.mp4")))}
-    site, url = serve(work / "world")
+def ingest(world: pathlib.Path, output: pathlib.Path, with_smb: bool = True) -> dict:
+    """`genie ingest` (embedded default config) against a site serving `world`: CPU and stats."""
+    site, url = serve(world, with_smb)
     try:
-        output = work / "ingest_out"
         shutil.rmtree(output, ignore_errors=True)
         cpu, wall, method = measure([PYTHON, "-m", "jobs.ingest", "--site", url, "--output-dir", str(output)])
-        stats = json.loads((output / "stats.json").read_text())
-        results["ours"] = {"cpu_s": cpu, "wall_s": wall, "method": method, "videos": stats["videos"],
-                           "clips": stats["clips"], "steps": stats["throughput"]}  # fmt: skip
     finally:
         site.terminate()
         site.wait()
+    stats = json.loads((output / "stats.json").read_text())
+    steps = sum(figures["cpu_s"] for figures in stats["throughput"].values())
+    return {"cpu_s": cpu, "wall_s": wall, "method": method, "videos": stats["videos"], "clips": stats["clips"],
+            "steps": stats["throughput"], "steps_cpu_s": steps}  # fmt: skip
+
+
+def fixed_cost(work: pathlib.Path) -> float:
+    """CPU the job spends whatever its input (Python and Ray start-up, actors, shutdown): the job
+    run on one 2-second video, less what its steps spent on that video."""
+    from world.corpus import CorpusConfig, generate_corpus
+
+    world = work / "one_video"
+    if not (world / "catalog.json").is_file():
+        generate_corpus(CorpusConfig(seed=1, videos=1, offtopic=0, min_duration_s=2, max_duration_s=2), world)
+    run = ingest(world, work / "one_video_out", with_smb=False)
+    return run["cpu_s"] - run["steps_cpu_s"]
+
+
+def run_three(work: pathlib.Path, flat: pathlib.Path, ours_only: bool = False) -> dict:
+    seconds = source_seconds(flat)
+    results = {"source_s": seconds, "files": len(list(flat.glob("*.mp4")))}
+    results["ours"] = ingest(work / "world", work / "ingest_out")
+    results["ours"]["fixed_cpu_s"] = fixed_cost(work)
+    results["ours"]["steady_source_s_per_cpu_s"] = seconds / (results["ours"]["cpu_s"] - results["ours"]["fixed_cpu_s"])
     env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
-    cpu, wall, method = measure(["bash", str(BENCH / "peer_ingest.sh"), str(flat), str(work / "peer_out")], env)
-    results["peer"] = {"cpu_s": cpu, "wall_s": wall, "method": method}
-    cpu, wall, method = measure(["bash", str(BENCH / "decode_floor.sh"), str(flat)])
-    results["floor"] = {"cpu_s": cpu, "wall_s": wall, "method": method}
+    if not ours_only:
+        cpu, wall, method = measure(["bash", str(BENCH / "peer_ingest.sh"), str(flat), str(work / "peer_out")], env)
+        results["peer"] = {"cpu_s": cpu, "wall_s": wall, "method": method}
+        cpu, wall, method = measure(["bash", str(BENCH / "decode_floor.sh"), str(flat)])
+        results["floor"] = {"cpu_s": cpu, "wall_s": wall, "method": method}
     for name in ("ours", "peer", "floor"):
-        results[name]["source_s_per_cpu_s"] = seconds / results[name]["cpu_s"]
+        if name in results:
+            results[name]["source_s_per_cpu_s"] = seconds / results[name]["cpu_s"]
     return results
 
 
@@ -123,11 +145,18 @@ def print_three(results: dict) -> None:
     seconds = results["source_s"]
     print(f"corpus: {results['files']} files, {seconds:.0f} s of video ({seconds / 60:.1f} min)")
     for name, label in (("ours", "(a) genie ingest"), ("peer", "(b) peer recipe"), ("floor", "(c) decode floor")):
+        if name not in results:
+            continue
         figures = results[name]
         print(f"{label:<20} CPU {figures['cpu_s']:8.1f} s  wall {figures['wall_s']:7.1f} s  "
               f"{figures['source_s_per_cpu_s']:7.1f} source-s/CPU-s   [{figures['method']}]")  # fmt: skip
-    ours, peer, floor = (results[name]["source_s_per_cpu_s"] for name in ("ours", "peer", "floor"))
-    print(f"(a)/(b) = {ours / peer:.1f}x (target >= 8);  (c)/(a) = {floor / ours:.2f}x (target <= 2.5)")
+    steady, fixed = results["ours"]["steady_source_s_per_cpu_s"], results["ours"]["fixed_cpu_s"]
+    print(f"(a) without its fixed start-up cost ({fixed:.1f} CPU-s, measured on a one-video run): "
+          f"{steady:.1f} source-s/CPU-s")  # fmt: skip
+    if "peer" in results:
+        ours, peer, floor = (results[name]["source_s_per_cpu_s"] for name in ("ours", "peer", "floor"))
+        print(f"end to end: (a)/(b) = {ours / peer:.1f}x (target >= 8);  (c)/(a) = {floor / ours:.2f}x (target <= 2.5)")
+        print(f"steady:     (a)/(b) = {steady / peer:.1f}x;  (c)/(a) = {floor / steady:.2f}x")
     videos, clips = results["ours"]["videos"], results["ours"]["clips"]
     print(f"ingest: {videos['ok']}/{videos['total']} videos ok, {clips['kept']}/{clips['total']} clips kept")
     print("ingest per step (inside the workers): " + ", ".join(
@@ -180,6 +209,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--long-video", action="store_true", help="also run the one-hour 1280x720 memory check")
     parser.add_argument("--long-video-only", action="store_true", help="only the memory check")
+    parser.add_argument("--ours-only", action="store_true", help="skip (b) and (c), for quick iterations")
     parser.add_argument("--worker-rss", nargs=2, metavar=("VIDEO", "OUT"), help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.worker_rss:
@@ -190,7 +220,7 @@ def main() -> int:
     print(f"work folder: {work}")
     if not options.long_video_only:
         flat = make_corpus(work, options.world_videos, options.world_min_s, options.world_max_s, options.seed)
-        results = run_three(work, flat)
+        results = run_three(work, flat, options.ours_only)
         (work / "results.json").write_text(json.dumps(results, indent=1))
         print_three(results)
     if options.long_video or options.long_video_only:

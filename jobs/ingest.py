@@ -5,8 +5,8 @@
     ray job submit --working-dir . -- python -m jobs.ingest --config my.toml   # on a cluster
 
 The driver searches (a few requests) and applies the keyword rules; Ray Data then streams
-the videos through two actor pools: downloads (network-bound, a cluster-wide token bucket
-actor limits their rate) and video processing (one CPU each: decode once, cut, score, write
+the videos through two actor pools: downloads (network-bound; a token bucket actor shared by
+all download workers limits their rate cluster-wide) and video processing (one CPU each: decode once, cut, score, write
 shards and lineage parts). At the end the driver gathers the parts into the manifest and
 derives the stats. Every stage is plain code in pipeline/; this file only wires them.
 
@@ -104,7 +104,11 @@ class _DownloadActor:
     def __init__(self, config: DownloadConfig, store_dir: str, limiter) -> None:
         import ray
 
-        self.stage = Download(config, store_dir, sleeping_acquire(lambda: ray.get(limiter.reserve.remote())))
+        if limiter is None:  # the only download worker: its own bucket is the cluster's
+            reserve = TokenBucket(config.rate_per_s, config.rate_burst).reserve
+        else:
+            reserve = lambda: ray.get(limiter.reserve.remote())  # noqa: E731
+        self.stage = Download(config, store_dir, sleeping_acquire(reserve))
 
     def __call__(self, batch):
         return _encode(self.stage(_decode(batch)))
@@ -137,7 +141,9 @@ def _process_on_ray(config: IngestConfig, todo: list[dict], on_done) -> list[dic
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = config.progress
         context.print_on_execution_start = False
-        limiter = ray.remote(TokenBucket).options(num_cpus=0).remote(config.download.rate_per_s, config.download.rate_burst)
+        limiter = None
+        if config.ray.download_workers > 1:  # one bucket for every download worker of the cluster
+            limiter = ray.remote(TokenBucket).options(num_cpus=0).remote(config.download.rate_per_s, config.download.rate_burst)
         workers = config.ray.process_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         dataset = ray.data.from_items([{"video": json.dumps(row)} for row in todo], override_num_blocks=len(todo))
         dataset = dataset.map_batches(

@@ -13,8 +13,8 @@ their parent's `video_id`.
 
 Rows in: video rows from the download stage (`path` set when ok). Rows out: the same videos,
 ok with width/height/fps/n_frames/scene_spans/n_clips, dropped (too long, frame rate under
-10) or failed (unreadable, decode error), each with `timings` (CPU seconds per step) and
-`source_s` (seconds of video decoded). A video that is ok or dropped is finished: its parts
+10) or failed (unreadable, decode error), each with `timings` (CPU seconds per step, and
+`worker_s`, the worker process's own CPU for the video) and `source_s` (seconds decoded). A video that is ok or dropped is finished: its parts
 are written and a rerun skips it. A failed one is not: a rerun tries it again.
 """
 
@@ -75,6 +75,12 @@ class ProcessVideo:
 
     def process(self, video: Mapping) -> dict:
         """One video through every step; its finished row."""
+        start = _own_cpu_s()
+        row = self._process(video)
+        row["timings"]["worker_s"] = _own_cpu_s() - start  # all threads: steps, pipes, lineage
+        return row
+
+    def _process(self, video: Mapping) -> dict:
         timings: dict[str, float] = dict(video.get("timings") or {})
         if not is_ok(video):
             return {**video, "timings": timings, "source_s": 0.0}
@@ -187,6 +193,11 @@ def _check_complete(n_frames: int, info, stderr_tail: str) -> None:
     expected = round(info.duration_s * float(info.fps))
     if n_frames < expected - max(2, expected // 100):
         raise DecodeError(f"decode_incomplete: {n_frames} of {expected} frames decoded ({stderr_tail or 'no error text'})")
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _children_cpu_s() -> float:

@@ -92,9 +92,13 @@ def _clip_hours(clips: list[Mapping]) -> float:
 
 
 def _throughput(processed: list[Mapping]) -> dict:
+    """CPU per step, plus "other": the processing workers' own CPU outside the timed steps
+    (pipe reads, lineage writes, Ray's threads in the worker)."""
     source_s = sum(row.get("source_s") or 0.0 for row in processed)
-    figures = {}
-    for step in STEPS:
-        cpu_s = sum((row.get("timings") or {}).get(step, 0.0) for row in processed)
-        figures[step.removesuffix("_s")] = {"cpu_s": cpu_s, "source_s_per_cpu_s": source_s / cpu_s if cpu_s else None}
-    return figures
+    totals = {step: sum((row.get("timings") or {}).get(step, 0.0) for row in processed) for step in (*STEPS, "worker_s")}
+    in_worker = sum(totals[step] for step in ("probe_s", "detect_s", "quality_s", "write_s"))
+    totals["other_s"] = max(0.0, totals.pop("worker_s") - in_worker)
+    return {
+        step.removesuffix("_s"): {"cpu_s": cpu_s, "source_s_per_cpu_s": source_s / cpu_s if cpu_s else None}
+        for step, cpu_s in totals.items()
+    }

@@ -88,7 +88,6 @@ def world_corpus(tmp_path_factory):
     return root
 
 
-@pytest.mark.slow
 def test_cuts_on_the_offline_world_match_the_truth_within_one_frame(world_corpus, tmp_path):
     """The pipeline's scene starts match the sidecars' cuts within one source frame, F1 >= 0.95."""
     stage = ProcessVideo(SplitConfig(), QualityConfig(), ShardConfig(), tmp_path, "test")
