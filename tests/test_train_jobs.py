@@ -163,10 +163,18 @@ def test_tokenize_rerun_skips_finished_shards(token_shards):
     assert {path.name: path.stat().st_mtime_ns for path in output.glob("*.tar")} == before
 
 
-def test_dynamics_trains_on_token_shards(token_shards, tmp_path_factory):
-    """The tiny dynamics job trains from the token shards the tokenize job wrote."""
+def test_dynamics_trains_on_token_shards_sharded_with_fsdp(token_shards, tmp_path_factory):
+    """The tiny dynamics job trains on the tokenize job's shards under FSDP2, and a rerun restores its sharded state."""
     output = token_shards[0]
     storage = tmp_path_factory.mktemp("train")
-    result = fit("dynamics", tiny_job("dynamics", [output], storage, steps=2))
-    assert result.metrics["step"] == 2 and torch.isfinite(torch.tensor(result.metrics["loss"]))
-    assert "accuracy" in result.metrics and len(list_shards([str(output)])) == 2
+    results = []
+    for steps in (2, 4):
+        config = tiny_job("dynamics", [output], storage, steps=steps)
+        parallel = dataclasses.replace(config.train.parallel, strategy="fsdp")
+        results.append(fit("dynamics", dataclasses.replace(config, train=dataclasses.replace(config.train, parallel=parallel))))
+    assert [result.metrics["step"] for result in results] == [2, 4] and "accuracy" in results[1].metrics
+    run_dir = storage / "dynamics-tiny"
+    resume = next(r for r in records(run_dir / "logs" / "metrics.jsonl") if r.get("event") == "resume")
+    saved = load_tensors(run_dir / "checkpoint_000000002", OPTIMIZER_FILE)
+    assert resume["optimizer_digest"] == pytest.approx(state_digest(saved), rel=1e-12)
+    assert len(list_shards([str(output)])) == 2
