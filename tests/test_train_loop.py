@@ -1,5 +1,6 @@
 """The per-worker training loop without Ray: a plain process with a LocalContext."""
 
+import dataclasses
 import json
 import pathlib
 
@@ -66,11 +67,13 @@ def logged_losses(log_dir: pathlib.Path) -> list[float]:
     return [record["loss"] for record in map(json.loads, open(log_dir / "metrics.jsonl")) if "loss" in record]
 
 
-@pytest.mark.parametrize("component, steps, lr", [("tokenizer", 8, 2e-3), ("lam", 10, 2e-3), ("dynamics", 10, 1e-2)])
-def test_loss_falls_on_a_repeated_batch(component, steps, lr, clip_shards, tmp_path):
+@pytest.mark.parametrize("component, steps, lr, precision", [
+    ("tokenizer", 8, 2e-3, "fp32"), ("lam", 10, 2e-3, "bf16"), ("dynamics", 10, 1e-2, "fp32")])
+def test_loss_falls_on_a_repeated_batch(component, steps, lr, precision, clip_shards, tmp_path):
     """Trained again and again on one window, each component's loss ends well below where it began."""
     shards = token_shard(tmp_path / "shards") if component == "dynamics" else one_window_shard(tmp_path / "shards", clip_shards)
-    train(component, config(shards, steps, lr=lr), LocalContext(tmp_path / "logs", tmp_path / "checkpoints", show_progress=False))
+    run = dataclasses.replace(config(shards, steps, lr=lr), parallel=ParallelConfig(mixed_precision=precision))
+    train(component, run, LocalContext(tmp_path / "logs", tmp_path / "checkpoints", show_progress=False))
     losses = logged_losses(tmp_path / "logs")
     assert len(losses) == steps
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:2]), losses
@@ -112,6 +115,16 @@ def test_checkpoint_rebuilds_its_model_and_refuses_pickles(clip_shards, tmp_path
     torch.save({"weights": torch.zeros(1), "payload": pathlib.Path("/etc/passwd")}, checkpoint / MODEL_FILE)
     with pytest.raises(Exception, match="Weights only load failed"):
         load_tensors(checkpoint, MODEL_FILE)
+
+
+def test_gradient_accumulation_takes_micro_batches_per_step(clip_shards, tmp_path):
+    """With grad_accumulation 3, each optimiser step consumes 3 batches, and the data position says so."""
+    shards = one_window_shard(tmp_path / "shards", clip_shards)
+    run = config(shards, 2)
+    run = dataclasses.replace(run, optim=dataclasses.replace(run.optim, grad_accumulation=3))
+    train("lam", run, LocalContext(tmp_path / "logs", tmp_path / "ckpt", show_progress=False))
+    assert load_meta(tmp_path / "ckpt" / "checkpoint_000000002")["data_position"]["batches"] == 6
+    assert len(logged_losses(tmp_path / "logs")) == 2
 
 
 def test_fsdp_is_refused_for_models_with_a_quantizer():
