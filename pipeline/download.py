@@ -135,8 +135,9 @@ class Download:
         if stored is not None:
             return ok(row, **stored, download_attempts=0)
         self._deadline = time.monotonic() + self.config.video_timeout_s
-        reason = "unknown"
-        for attempt in range(1, self.config.max_attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             self.acquire()
             try:
                 info = self._download_once(url, row["video_id"])
@@ -151,9 +152,7 @@ class Download:
                     return failed(row, STAGE, f"{reason} (deadline, attempt {attempt})", path=None, download_attempts=attempt)
                 time.sleep(wait)
                 continue
-            stored = self._store(row["video_id"], info)
-            return ok(row, **stored, download_attempts=attempt)
-        return failed(row, STAGE, reason, path=None, download_attempts=self.config.max_attempts)
+            return ok(row, **self._store(row["video_id"], info), download_attempts=attempt)
 
     def _download_once(self, url: str, video_id: str) -> dict:
         incoming = self.store / "incoming"

@@ -72,7 +72,8 @@ class HeuristicScorer:
 
     def score(self, frames: np.ndarray) -> ClipScore:
         count, height, width, _ = frames.shape
-        luma = cv2.cvtColor(frames.reshape(count * height, width, 3), cv2.COLOR_RGB2GRAY).reshape(count, -1)
+        luma = cv2.cvtColor(frames.reshape(count * height, width, 3), cv2.COLOR_RGB2GRAY).reshape(count, height, width)
+        luma = np.ascontiguousarray(luma[:, ::2, ::2]).reshape(count, -1)  # every 4th pixel: same means, 4x cheaper
         brightness = float(np.median(luma.mean(axis=1)))
         detail = float(np.median(luma.std(axis=1)))
         motion = float(cv2.absdiff(luma[1:], luma[:-1]).mean()) if count > 1 else 0.0

@@ -22,7 +22,7 @@ def run_stats(videos: pa.Table, clips: pa.Table, processed: Iterable[Mapping] = 
     this run processed (with `timings`, `source_s` and `node_id`)."""
     video_rows = videos.to_pylist()
     clip_rows = clips.select(["status", "stage", "reason", "start_s", "end_s", "shard"]).to_pylist()
-    searched = [row for row in video_rows]
+    searched = video_rows
     kept_by_rules = [row for row in searched if not (row["stage"] == "search" and row["status"] != STATUS_OK)]
     downloaded = [row for row in kept_by_rules if row["stage"] != "download"]
     decoded = [row for row in video_rows if row["status"] == STATUS_OK]

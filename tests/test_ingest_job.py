@@ -18,11 +18,12 @@ import ray
 import webdataset
 from ray.cluster_utils import Cluster
 
-from jobs.ingest import STATS_FILE, RaySection, default_config, run_ingest, with_site
+from jobs.ingest import STATS_FILE, IngestConfig, RaySection, default_config, run_ingest, with_site
 from pipeline import lineage
 from pipeline.download import DownloadConfig
 from pipeline.process_video import SHARDS
 from pipeline.rows import reason_code
+from schemas.config import load
 from schemas.manifest import validate_clip_table, validate_video_table
 from schemas.shard import decode_sample
 from world.corpus import CorpusConfig, generate_corpus
@@ -243,3 +244,10 @@ def test_the_same_job_spreads_over_a_two_node_cluster(first_run, site, tmp_path)
         cluster.shutdown()
     assert len(stats["videos_per_node"]) == 2
     assert lineage_view(tmp_path / "cluster") == lineage_view(first_run[0])
+
+
+@pytest.mark.parametrize("name", ["ingest_local.toml", "ingest_youtube.toml"])
+def test_shipped_configs_load(name):
+    """Every shipped ingest config loads into IngestConfig (unknown keys would be an error)."""
+    config = load(IngestConfig, ROOT / "jobs" / "configs" / name)
+    assert config.search.queries and config.output_dir
