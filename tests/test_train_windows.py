@@ -1,7 +1,6 @@
 import dataclasses
 import io
 import itertools
-import tarfile
 
 import numpy as np
 import pytest

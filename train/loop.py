@@ -62,47 +62,25 @@ def train(component_name: str, config: TrainConfig, context: WorkerContext, afte
     accumulation = config.optim.grad_accumulation
     all_shards = list_shards(config.data.shards)
     shards = shards_of_rank(all_shards, rank, world)
+    state = _build_or_restore(part, config, context, all_shards)
+    model, optimizer, scheduler, model_config = state.model, state.optimizer, state.scheduler, state.model_config
 
-    with context.restored_checkpoint() as restored:
-        meta = load_meta(restored) if restored else None
-        if meta:
-            model_config = from_dict(part.config_class(), meta["model_config"])
-        else:
-            from models.config import load_model_configs
-
-            model_config = getattr(load_model_configs(config.model), part.name)
-        torch.manual_seed(config.seed)  # identical initial weights on every rank
-        model = part.build(model_config)
-        if restored:
-            model.load_state_dict(load_tensors(restored, MODEL_FILE))
-        model = parallelize(model, config.parallel, device)
-        optimizer = build_optimizer(model, config.optim)
-        scheduler = build_schedule(optimizer, config.optim)
-        start_step, start_batch, digest = 0, 0, None
-        if restored:
-            restore_optimizer(restored, model, optimizer)
-            scheduler.load_state_dict(load_tensors(restored, SCHEDULER_FILE))
-            start_step = meta["step"]
-            start_batch = _resume_position(meta, config, world, all_shards)
-            digest = optimizer_digest(model, optimizer)
-        if not (restored and restore_rng(restored, rank)):
-            torch.manual_seed(config.seed * 1_000_003 + 7919 * rank + start_step + 1)
-
-    log = MetricsLog(context.log_dir, config.metrics.tensorboard) if rank == 0 else None
-    record_rank(context.log_dir, rank, event="start", node=context.node, step=start_step, resumed=restored is not None)
-    if log and restored:
-        log.event("resume", start_step, checkpoint=str(restored), optimizer_digest=digest, data_batch=start_batch)
-    if start_step >= config.optim.max_steps:
+    record_rank(context.log_dir, rank, event="start", node=context.node, step=state.start_step, resumed=state.resume is not None)
+    if state.start_step >= config.optim.max_steps:
         return {}
+    log = MetricsLog(context.log_dir, config.metrics.tensorboard) if rank == 0 else None
+    if log and state.resume:
+        log.event("resume", state.start_step, **state.resume)
 
-    loader = window_loader(config.data, part.sample_format(), shards, rank, start_batch, pin_memory=device.type == "cuda")
+    loader = window_loader(config.data, part.sample_format(), shards, rank, state.start_batch,
+                           pin_memory=device.type == "cuda")
     batches = iter(loader)
     peak = peak_flops(device)
     flops_per_batch = None
     last_metrics: dict = {}
     interval = _Interval()
     model.train()
-    for step in range(start_step + 1, config.optim.max_steps + 1):
+    for step in range(state.start_step + 1, config.optim.max_steps + 1):
         for micro in range(accumulation):
             waited = time.perf_counter()
             batch = next(batches)
@@ -147,11 +125,52 @@ def train(component_name: str, config: TrainConfig, context: WorkerContext, afte
             if log:
                 log.event("checkpoint", step)
         if after_step is not None:
-            after_step(step, start_step, rank)
+            after_step(step, state.start_step, rank)
     del batches
     if log:
         log.close()
     return last_metrics
+
+
+@dataclasses.dataclass
+class _State:
+    """A worker's model, optimizer and schedule, fresh or restored, and where training starts."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    model_config: object
+    start_step: int = 0
+    start_batch: int = 0
+    resume: dict | None = None  # what the resume event records
+
+
+def _build_or_restore(part, config: TrainConfig, context: WorkerContext, all_shards: list[str]) -> _State:
+    """The model (from the checkpoint's own config when resuming), parallelized, with its optimizer."""
+    from models.config import load_model_configs
+
+    job_model_config = getattr(load_model_configs(config.model), part.name)
+    with context.restored_checkpoint() as restored:
+        meta = load_meta(restored) if restored else None
+        model_config = from_dict(part.config_class(), meta["model_config"]) if meta else job_model_config
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        model = part.build(model_config)
+        if restored:
+            model.load_state_dict(load_tensors(restored, MODEL_FILE))
+        model = parallelize(model, config.parallel, context.device)
+        optimizer = build_optimizer(model, config.optim)
+        scheduler = build_schedule(optimizer, config.optim)
+        state = _State(model, optimizer, scheduler, model_config)
+        if restored:
+            restore_optimizer(restored, model, optimizer)
+            scheduler.load_state_dict(load_tensors(restored, SCHEDULER_FILE))
+            state.start_step = meta["step"]
+            state.start_batch = _resume_position(meta, config, context.world_size, all_shards)
+            state.resume = {"checkpoint": str(restored), "optimizer_digest": optimizer_digest(model, optimizer),
+                            "data_batch": state.start_batch, "model_config_as_job": model_config == job_model_config}
+        if not (restored and restore_rng(restored, context.world_rank)):
+            torch.manual_seed(config.seed * 1_000_003 + 7919 * context.world_rank + state.start_step + 1)
+    return state
 
 
 @dataclasses.dataclass
