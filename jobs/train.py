@@ -69,7 +69,6 @@ class RayWorkerContext:
         context = ray.train.get_context()
         self.world_rank = context.get_world_rank()
         self.world_size = context.get_world_size()
-        self.local_rank = context.get_local_rank()
         self.node = ray.get_runtime_context().get_node_id()
         self.device = ray.train.torch.get_device()
         self.log_dir = pathlib.Path(log_dir)

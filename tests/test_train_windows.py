@@ -88,12 +88,16 @@ def test_ranks_read_disjoint_shards(clip_shards):
 
 
 def test_resumed_stream_continues_with_the_same_batches(clip_shards):
-    """A stream resumed at batch N (two loader processes) yields exactly batches N, N+1, ... of a fresh one."""
+    """Resumed from the stream positions after batch N (two loader processes), it yields batches N, N+1, ... again."""
     config = dataclasses.replace(CONFIG, loader_processes=2)
     shards = list_shards([str(clip_shards)])
-    fresh = take(window_loader(config, ClipWindows(), shards, rank=1), 14)
-    resumed = take(window_loader(config, ClipWindows(), shards, rank=1, start_batch=9), 5)
-    for expected, got in zip(fresh[9:], resumed):
+    fresh = take(window_loader(config, ClipWindows(), shards, rank=1), 36)
+    positions = [None, None]
+    for batch in fresh[:31]:  # an epoch is 40 windows (13.3 batches) per stream: resume inside epoch 1
+        positions[int(batch["stream"])] = tuple(batch["position"].tolist())
+    assert [position[0] for position in positions] == [1, 1]
+    resumed = take(window_loader(config, ClipWindows(), shards, rank=1, start_batch=31, positions=positions), 5)
+    for expected, got in zip(fresh[31:], resumed):
         assert torch.equal(expected["frames"], got["frames"])
     assert not torch.equal(fresh[0]["frames"], fresh[2]["frames"])
 

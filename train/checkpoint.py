@@ -8,7 +8,7 @@ A checkpoint is a directory (Ray Train merges every rank's files into one):
     model.pt           the full model state dict (rank 0; gathered from shards under FSDP)
     optimizer.pt       the full optimizer state dict, keyed by parameter name (rank 0)
     scheduler.pt       the learning-rate schedule's state (rank 0)
-    rng_rank<r>.pt     each rank's torch RNG state (CPU and CUDA)
+    rank<r>.pt         each rank's own state: torch RNG (CPU and CUDA), data stream positions
 
 Full (unsharded) state dicts are gathered on rank 0's CPU: simple, portable between world
 sizes and strategies, and readable without torch.distributed.checkpoint, whose metadata file
@@ -39,13 +39,16 @@ class CheckpointError(ValueError):
     """A checkpoint directory is missing a file or does not fit what loads it."""
 
 
-def rng_file(rank: int) -> str:
-    return f"rng_rank{rank}.pt"
+def rank_file(rank: int) -> str:
+    return f"rank{rank}.pt"
 
 
 def save_checkpoint(directory: pathlib.Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler, meta: dict, rank: int) -> None:
-    """Write this rank's part of the checkpoint. Every rank must call it (FSDP gathers)."""
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, meta: dict, rank: int, rank_state: dict) -> None:
+    """Write this rank's part of the checkpoint. Every rank must call it (FSDP gathers).
+
+    rank_state: plain data (ints, lists) this rank needs back on resume, kept beside its RNG.
+    """
     model_state = get_model_state_dict(model, options=_GATHER)
     optimizer_state = get_optimizer_state_dict(model, optimizer, options=_GATHER)
     directory.mkdir(parents=True, exist_ok=True)
@@ -55,10 +58,10 @@ def save_checkpoint(directory: pathlib.Path, model: nn.Module, optimizer: torch.
         torch.save(scheduler.state_dict(), directory / SCHEDULER_FILE)
         full_meta = {"format": CHECKPOINT_FORMAT, "torch_version": torch.__version__, **meta}
         (directory / META_FILE).write_text(json.dumps(full_meta, indent=2, sort_keys=True))
-    rng = {"torch": torch.get_rng_state()}
+    state = {"torch_rng": torch.get_rng_state(), **rank_state}
     if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    torch.save(rng, directory / rng_file(rank))
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    torch.save(state, directory / rank_file(rank))
 
 
 def latest_checkpoint(path: str | pathlib.Path) -> pathlib.Path:
@@ -97,15 +100,16 @@ def restore_optimizer(directory: pathlib.Path, model: nn.Module, optimizer: torc
     set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
 
 
-def restore_rng(directory: pathlib.Path, rank: int) -> bool:
-    """Set this rank's RNG state from the checkpoint; False if it holds none for this rank."""
-    if not (pathlib.Path(directory) / rng_file(rank)).is_file():
-        return False
-    rng = load_tensors(directory, rng_file(rank))
-    torch.set_rng_state(rng["torch"])
-    if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(rng["cuda"])
-    return True
+def restore_rank_state(directory: pathlib.Path, rank: int) -> dict | None:
+    """Set this rank's RNG from the checkpoint and return the rest of its state; None if it has none."""
+    if not (pathlib.Path(directory) / rank_file(rank)).is_file():
+        return None
+    state = load_tensors(directory, rank_file(rank))
+    torch.set_rng_state(state.pop("torch_rng"))
+    cuda_rng = state.pop("cuda_rng", None)
+    if cuda_rng is not None and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_rng)
+    return state
 
 
 def optimizer_digest(model: nn.Module, optimizer: torch.optim.Optimizer) -> float:

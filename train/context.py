@@ -22,7 +22,6 @@ CHECKPOINT_PREFIX = "checkpoint_"
 class WorkerContext(Protocol):
     world_rank: int
     world_size: int
-    local_rank: int
     node: str  # the node this worker runs on (Ray node id, or host name)
     device: torch.device  # where this worker computes
     log_dir: pathlib.Path  # metrics, TensorBoard events and sample images (rank 0 writes)
@@ -47,7 +46,6 @@ class LocalContext:
 
     world_rank = 0
     world_size = 1
-    local_rank = 0
 
     def __init__(self, log_dir: pathlib.Path, checkpoint_root: pathlib.Path, keep: int = 2, show_progress: bool = True):
         import socket

@@ -25,7 +25,7 @@ from train.checkpoint import (
     load_tensors,
     optimizer_digest,
     restore_optimizer,
-    restore_rng,
+    restore_rank_state,
     save_checkpoint,
 )
 from train.components import component
@@ -34,7 +34,7 @@ from train.metrics import MetricsConfig, MetricsLog, peak_flops, record_rank, sa
 from train.optimizer import OptimConfig, build_optimizer, build_schedule
 from train.parallelize import ParallelConfig, autocast, gradient_sync, parallelize, sync_quantizers, unwrap
 from train.shards import list_shards
-from train.windows import DataConfig, shards_of_rank, window_loader
+from train.windows import DataConfig, shards_of_rank, streams_of, window_loader
 
 # Called after every optimiser step with (step, step the run started from, rank).
 StepHook = Callable[[int, int, int], None]
@@ -62,7 +62,7 @@ def train(component_name: str, config: TrainConfig, context: WorkerContext, afte
     accumulation = config.optim.grad_accumulation
     all_shards = list_shards(config.data.shards)
     shards = shards_of_rank(all_shards, rank, world)
-    state = _build_or_restore(part, config, context, all_shards)
+    state = _build_or_restore(part, config, context, all_shards, streams_of(config.data, shards))
     model, optimizer, scheduler, model_config = state.model, state.optimizer, state.scheduler, state.model_config
 
     record_rank(context.log_dir, rank, event="start", node=context.node, step=state.start_step, resumed=state.resume is not None)
@@ -72,7 +72,8 @@ def train(component_name: str, config: TrainConfig, context: WorkerContext, afte
     if log and state.resume:
         log.event("resume", state.start_step, **state.resume)
 
-    loader = window_loader(config.data, part.sample_format(), shards, rank, state.start_batch,
+    positions = list(state.positions)
+    loader = window_loader(config.data, part.sample_format(), shards, rank, state.start_batch, state.positions,
                            pin_memory=device.type == "cuda")
     batches = iter(loader)
     peak = peak_flops(device)
@@ -86,6 +87,7 @@ def train(component_name: str, config: TrainConfig, context: WorkerContext, afte
             batch = next(batches)
             interval.data_wait += time.perf_counter() - waited
             interval.bad_samples += int(batch["bad_samples"])
+            positions[int(batch["stream"])] = batch["position"].tolist()
             inputs = part.inputs(batch, device)
             if flops_per_batch is None:
                 from models.flops import training_flops_per_step
@@ -120,7 +122,8 @@ def train(component_name: str, config: TrainConfig, context: WorkerContext, afte
         if step % config.metrics.checkpoint_every == 0 or last_step:
             meta = _checkpoint_meta(part.name, step, model_config, config, world, all_shards, accumulation)
             with tempfile.TemporaryDirectory() as directory:
-                save_checkpoint(pathlib.Path(directory), model, optimizer, scheduler, meta, rank)
+                save_checkpoint(pathlib.Path(directory), model, optimizer, scheduler, meta, rank,
+                                {"data_positions": positions})
                 context.report({"step": step, **last_metrics}, pathlib.Path(directory))
             if log:
                 log.event("checkpoint", step)
@@ -140,12 +143,13 @@ class _State:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     model_config: object
+    positions: list  # per loader stream: (epoch, block, windows consumed) to resume at
     start_step: int = 0
     start_batch: int = 0
     resume: dict | None = None  # what the resume event records
 
 
-def _build_or_restore(part, config: TrainConfig, context: WorkerContext, all_shards: list[str]) -> _State:
+def _build_or_restore(part, config: TrainConfig, context: WorkerContext, all_shards: list[str], streams: int) -> _State:
     """The model (from the checkpoint's own config when resuming), parallelized, with its optimizer."""
     from models.config import load_model_configs
 
@@ -160,15 +164,19 @@ def _build_or_restore(part, config: TrainConfig, context: WorkerContext, all_sha
         model = parallelize(model, config.parallel, context.device)
         optimizer = build_optimizer(model, config.optim)
         scheduler = build_schedule(optimizer, config.optim)
-        state = _State(model, optimizer, scheduler, model_config)
+        state = _State(model, optimizer, scheduler, model_config, positions=[(0, 0, 0)] * streams)
+        rank_state = None
         if restored:
             restore_optimizer(restored, model, optimizer)
             scheduler.load_state_dict(load_tensors(restored, SCHEDULER_FILE))
             state.start_step = meta["step"]
-            state.start_batch = _resume_position(meta, config, context.world_size, all_shards)
+            rank_state = restore_rank_state(restored, context.world_rank)
+            if rank_state and _same_data(meta, config, context.world_size, all_shards):
+                state.start_batch = meta["data_position"]["batches"]
+                state.positions = [tuple(position) for position in rank_state["data_positions"]]
             state.resume = {"checkpoint": str(restored), "optimizer_digest": optimizer_digest(model, optimizer),
                             "data_batch": state.start_batch, "model_config_as_job": model_config == job_model_config}
-        if not (restored and restore_rng(restored, context.world_rank)):
+        if rank_state is None:
             torch.manual_seed(config.seed * 1_000_003 + 7919 * context.world_rank + state.start_step + 1)
     return state
 
@@ -224,8 +232,8 @@ def _checkpoint_meta(name, step, model_config, config, world, shards, accumulati
             "data_position": {"batches": step * accumulation, **_data_identity(config, world, shards)}}
 
 
-def _resume_position(meta: dict, config: TrainConfig, world: int, shards: list[str]) -> int:
-    """The data batch to resume at; 0 (a fresh stream) if the data setup changed since."""
+def _same_data(meta: dict, config: TrainConfig, world: int, shards: list[str]) -> bool:
+    """Whether the checkpoint's data position applies: same shards, split and stream settings."""
     position = dict(meta["data_position"])
-    batches = position.pop("batches")
-    return batches if position == _data_identity(config, world, shards) else 0
+    position.pop("batches")
+    return position == _data_identity(config, world, shards)

@@ -1,25 +1,25 @@
 """Shuffled batches of T-frame windows cut from the clips of WebDataset shards.
 
-Why loaders in each training worker and not Ray Data streaming (benchmarks/loader.py has
-the figures; README "Training" the summary): decoding PNG strips is the whole cost, and
-it is the same code either way, but here the decoded windows (0.7 MB each at T=16) never
-cross the object store, the GPU host's own cores are enough (one core feeds several
-times what the small tokenizer consumes on an H100), and the stream is a pure function
-of (seed, rank, epoch, block), so a checkpoint stores its position as one integer and a
-resumed run continues with exactly the batches it would have seen. Ray Data's streaming
-split has no resumable position.
+Why loaders in each training worker rather than Ray Data streaming (benchmarks/loader.py,
+benchmarks/RESULTS.md): decoding the PNG strips is nearly the whole cost either way, but
+here it runs at ~580 windows/s per core against ~190 through Ray Data (no Arrow tensor
+columns, object store or task scheduling in between), one core already feeds ~10x what the
+small tokenizer consumes on an H100, and the stream is a pure function of (seed, rank,
+epoch, block), so a checkpoint stores its position in a few integers and a resumed run
+continues with exactly the batches it would have seen; Ray Data's streaming split has no
+resumable position.
 
-The stream, per training worker (rank) and per DataLoader process p of P:
+The stream of one rank, split over its P DataLoader processes ("streams"):
 - the rank owns shards[rank::world_size] (no overlap between ranks); each epoch shuffles
-  them with rng(seed, rank, epoch) and process p reads every P-th one;
-- clips are taken round-robin from `interleave_shards` open shards and grouped into
-  blocks of `shuffle_block_clips` clips; each clip of n >= T frames gives n // T
-  non-overlapping windows at a random offset; a block's windows are shuffled together;
-- consecutive windows form batches; the DataLoader yields process 0's batch, then process
+  them with rng(seed, rank, epoch) and stream s reads every P-th one;
+- clips are taken round-robin from `interleave_shards` open shards and grouped into blocks
+  of `shuffle_block_clips` clips; each clip of n >= T frames gives n // T non-overlapping
+  windows at a random offset; a block's windows are shuffled together;
+- consecutive windows form batches; the DataLoader yields stream 0's batch, then stream
   1's, and so on, so the i-th batch of the rank is deterministic.
-Resuming at batch N skips, in each process, its share of the first N batches, reading only
-clip metadata for whole blocks that were consumed. A clip that fails to decode is dropped
-and counted; if that happens inside the skipped part, a resume is off by its windows.
+Each batch carries its stream's position after it: (epoch, block, windows of the block
+consumed). Resuming from those positions skips earlier epochs outright and, within the
+current epoch, reads the consumed blocks' samples without decoding them.
 """
 
 import dataclasses
@@ -84,11 +84,14 @@ def shards_of_rank(shards: list[str], rank: int, world_size: int) -> list[str]:
     return shards[rank::world_size]
 
 
+Position = tuple[int, int, int]  # (epoch, block in epoch, windows of the block consumed)
+
+
 class WindowStream(IterableDataset):
     """An endless, deterministic stream of window batches for one rank (see module doc)."""
 
     def __init__(self, config: DataConfig, sample_format: SampleFormat, shards: list[str], rank: int,
-                 start_batch: int = 0):
+                 start_batch: int = 0, positions: list[Position] | None = None):
         if not shards:
             raise ShardError(f"rank {rank} has no shards")
         self.config = config
@@ -96,47 +99,51 @@ class WindowStream(IterableDataset):
         self.shards = list(shards)
         self.rank = rank
         self.start_batch = start_batch
+        self.positions = positions
         self.bad_samples = 0
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         info = get_worker_info()
         worker, processes = (info.id, info.num_workers) if info else (0, 1)
         # The DataLoader asks worker 0 first, so on a resume worker 0 plays the process
-        # whose turn batch `start_batch` was.
-        process = (worker + self.start_batch) % processes
-        skip_batches = len(range(process, self.start_batch, processes))
-        return self._batches(process, processes, skip_batches * self.config.batch_size)
+        # (the "stream") whose turn batch `start_batch` was.
+        stream = (worker + self.start_batch) % processes
+        start = self.positions[stream] if self.positions else (0, 0, 0)
+        return self._batches(stream, processes, start)
 
-    def _batches(self, process: int, processes: int, skip_windows: int) -> Iterator[dict[str, torch.Tensor]]:
+    def _batches(self, stream: int, processes: int, start: Position) -> Iterator[dict[str, torch.Tensor]]:
         pending: list[dict[str, np.ndarray]] = []
         self.bad_samples = 0
-        for block_index, block in enumerate(self._blocks(process, processes)):
-            rng = np.random.default_rng([self.config.seed, self.rank, process, block_index])
-            spans = self._spans(block, rng)
-            if skip_windows >= len(spans):
-                skip_windows -= len(spans)
-                continue
-            spans, skip_windows = spans[skip_windows:], 0
-            for window in self._cut(block, spans):
-                pending.append(window)
-                if len(pending) == self.config.batch_size:
-                    yield self._collate(pending)
-                    pending = []
+        first_epoch, first_block, consumed = start
+        for epoch in itertools.count(first_epoch):
+            for block_index, block in enumerate(self._blocks(stream, processes, epoch)):
+                if epoch == first_epoch and block_index < first_block:
+                    continue  # consumed before the resume: read, never decoded
+                rng = np.random.default_rng([self.config.seed, self.rank, stream, epoch, block_index])
+                spans = self._spans(block, rng)
+                skip = consumed if (epoch, block_index) == (first_epoch, first_block) else 0
+                for index, window in self._cut(block, spans, skip):
+                    pending.append(window)
+                    if len(pending) == self.config.batch_size:
+                        yield self._collate(pending, stream, (epoch, block_index, index + 1))
+                        pending = []
 
-    def _blocks(self, process: int, processes: int) -> Iterator[list[dict]]:
+    def _blocks(self, stream: int, processes: int, epoch: int) -> Iterator[list[dict]]:
+        """The epoch's clips for this stream, in blocks of shuffle_block_clips (the last may be short)."""
+        order = np.random.default_rng([self.config.seed, self.rank, epoch]).permutation(len(self.shards))
+        mine = [self.shards[i] for i in order[stream::processes]]
         block: list[dict] = []
-        for epoch in itertools.count():
-            order = np.random.default_rng([self.config.seed, self.rank, epoch]).permutation(len(self.shards))
-            mine = [self.shards[i] for i in order[process::processes]]
-            clips_this_epoch = 0
-            for sample in self._interleave(mine):
-                clips_this_epoch += 1
-                block.append(sample)
-                if len(block) == self.config.shuffle_block_clips:
-                    yield block
-                    block = []
-            if clips_this_epoch == 0:
-                raise ShardError(f"no readable clips in {mine}")
+        clips = 0
+        for sample in self._interleave(mine):
+            clips += 1
+            block.append(sample)
+            if len(block) == self.config.shuffle_block_clips:
+                yield block
+                block = []
+        if block:
+            yield block
+        if clips == 0:
+            raise ShardError(f"no readable clips in {mine}")
 
     def _interleave(self, shards: list[str]) -> Iterator[dict]:
         queue = iter(shards)
@@ -171,17 +178,19 @@ class WindowStream(IterableDataset):
                 spans.extend((index, offset + k * T) for k in range(count))
         return [spans[i] for i in rng.permutation(len(spans))]
 
-    def _cut(self, block: list[dict], spans: list[tuple[int, int]]) -> Iterator[dict[str, np.ndarray]]:
+    def _cut(self, block: list[dict], spans: list[tuple[int, int]], skip: int) -> Iterator[tuple[int, dict]]:
+        """(span index, window) for spans[skip:]; a clip that fails to decode loses its windows."""
         T = self.config.window_frames
         decoded: dict[int, dict[str, np.ndarray] | None] = {}
-        for index, start in spans:
+        for span_index in range(skip, len(spans)):
+            index, start = spans[span_index]
             if index not in decoded:
                 decoded[index] = self._decode(block[index])
             arrays = decoded[index]
             if arrays is None:
                 continue
             n = max(len(array) for array in arrays.values())
-            yield {name: array[start : start + T - (n - len(array))] for name, array in arrays.items()}
+            yield span_index, {name: array[start : start + T - (n - len(array))] for name, array in arrays.items()}
 
     def _decode(self, sample: dict) -> dict[str, np.ndarray] | None:
         try:
@@ -191,22 +200,32 @@ class WindowStream(IterableDataset):
             self.bad_samples += 1
             return None
 
-    def _collate(self, windows: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    def _collate(self, windows: list[dict[str, np.ndarray]], stream: int, position: Position) -> dict[str, torch.Tensor]:
         batch = {name: torch.from_numpy(np.stack([w[name] for w in windows])) for name in windows[0]}
         batch["bad_samples"] = torch.tensor(self.bad_samples)
+        batch["stream"] = torch.tensor(stream)
+        batch["position"] = torch.tensor(position)  # where this stream resumes after this batch
         self.bad_samples = 0
         return batch
 
 
 def window_loader(config: DataConfig, sample_format: SampleFormat, shards: list[str], rank: int,
-                  start_batch: int = 0, pin_memory: bool = False) -> DataLoader:
-    """A DataLoader over this rank's window stream, resuming at batch `start_batch`.
+                  start_batch: int = 0, positions: list[Position] | None = None, pin_memory: bool = False) -> DataLoader:
+    """A DataLoader over this rank's window stream, resuming after `start_batch` batches at `positions`.
 
     Each batch: the format's arrays stacked to (B, T, ...) tensors (frames uint8, tokens and
-    actions int64) plus 'bad_samples', the clips dropped since the process's previous batch.
+    actions int64), 'bad_samples' (clips dropped since the stream's previous batch), 'stream'
+    (which loader stream made it) and 'position' (where that stream resumes after it).
     """
     processes = min(config.loader_processes, len(shards))
-    stream = WindowStream(config, sample_format, shards, rank, start_batch)
+    if positions is not None and len(positions) != max(1, processes):
+        raise ValueError(f"{len(positions)} stream positions for {max(1, processes)} loader streams")
+    stream = WindowStream(config, sample_format, shards, rank, start_batch, positions)
     # Its own generator, so creating the loader leaves the training RNG (restored on resume) alone.
     return DataLoader(stream, batch_size=None, num_workers=processes, pin_memory=pin_memory,
                       prefetch_factor=4 if processes else None, generator=torch.Generator().manual_seed(config.seed))
+
+
+def streams_of(config: DataConfig, shards: list[str]) -> int:
+    """How many loader streams a rank with these shards runs (one per DataLoader process)."""
+    return max(1, min(config.loader_processes, len(shards)))
