@@ -20,6 +20,7 @@ reconstructions per group. Everything lands in OUT/report.json and on stdout.
 
 import argparse
 import dataclasses
+import gc
 import json
 import math
 import os
@@ -74,28 +75,32 @@ def probe_batch_size(plan: Plan, device: torch.device) -> int:
     """The largest candidate batch whose training step fits in 85% of the GPU's memory (eager)."""
     if device.type != "cuda":
         return BATCH_CANDIDATES[-1]
-    from models.config import load_model_configs
-    from models.tokenizer import VideoTokenizer
-
-    total = torch.cuda.get_device_properties(device).total_memory
-    config = ParallelConfig(mixed_precision=plan.mixed_precision)
     for batch in BATCH_CANDIDATES:
-        model = parallelize(VideoTokenizer(load_model_configs(plan.model).tokenizer), config, device)
-        try:
-            torch.cuda.reset_peak_memory_stats(device)
-            video = torch.rand(batch, plan.window_frames, 3, 90, 160, device=device)
-            with autocast(device, config):
-                loss = model(video).loss
-            loss.backward()
-            torch.cuda.synchronize(device)
-            fits = torch.cuda.max_memory_allocated(device) < 0.85 * total
-        except torch.cuda.OutOfMemoryError:
-            fits = False
-        del model
+        fits = _step_fits(plan, batch, device)
+        gc.collect()  # an OOM's traceback can keep the failed step's tensors in a reference cycle
         torch.cuda.empty_cache()
         if fits:
             return batch
     raise RuntimeError("even a batch of 2 windows does not fit this GPU")
+
+
+def _step_fits(plan: Plan, batch: int, device: torch.device) -> bool:
+    """One forward and backward at this batch size; everything it allocated dies with this frame."""
+    from models.config import load_model_configs
+    from models.tokenizer import VideoTokenizer
+
+    config = ParallelConfig(mixed_precision=plan.mixed_precision)
+    torch.cuda.reset_peak_memory_stats(device)
+    try:
+        model = parallelize(VideoTokenizer(load_model_configs(plan.model).tokenizer), config, device)
+        video = torch.rand(batch, plan.window_frames, 3, 90, 160, device=device)
+        with autocast(device, config):
+            loss = model(video).loss
+        loss.backward()
+        torch.cuda.synchronize(device)
+    except torch.cuda.OutOfMemoryError:
+        return False
+    return torch.cuda.max_memory_allocated(device) < 0.85 * torch.cuda.get_device_properties(device).total_memory
 
 
 def train_config(plan: Plan, shards: pathlib.Path, batch: int, max_steps: int, compile_: bool) -> TrainConfig:
