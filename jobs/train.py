@@ -23,6 +23,7 @@ from schemas.token_shard import decode_token_meta
 from train.context import checkpoint_name
 from train.loop import StepHook, TrainConfig, train
 from train.shards import iter_samples, list_shards
+from train.windows import shards_of_rank
 
 COMPONENTS = ("tokenizer", "lam", "dynamics")
 
@@ -155,6 +156,8 @@ def build_trainer(component: str, config: TrainJobConfig, after_step: StepHook |
 
     if component not in COMPONENTS:
         raise ValueError(f"unknown component {component!r} (one of {', '.join(COMPONENTS)})")
+    # Fail here, with a plain message, rather than in every worker.
+    shards_of_rank(list_shards(config.train.data.shards), 0, config.scaling.num_workers)
     if component == "dynamics":
         check_token_shards(config.train)
     scaling = config.scaling

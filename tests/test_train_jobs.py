@@ -178,3 +178,13 @@ def test_dynamics_trains_on_token_shards_sharded_with_fsdp(token_shards, tmp_pat
     saved = load_tensors(run_dir / "checkpoint_000000002", OPTIMIZER_FILE)
     assert resume["optimizer_digest"] == pytest.approx(state_digest(saved), rel=1e-12)
     assert len(list_shards([str(output)])) == 2
+
+
+def test_missing_or_too_few_shards_fail_before_any_worker_starts(clip_shards, tmp_path):
+    """A shard folder that does not exist, or fewer shards than workers, is a plain error from the driver."""
+    from train.shards import ShardError
+
+    with pytest.raises(ShardError, match="does not exist"):
+        fit("lam", tiny_job("lam", [tmp_path / "nowhere"], tmp_path, steps=2))
+    with pytest.raises(ShardError, match="at least one shard per worker"):
+        fit("lam", tiny_job("lam", [sorted(clip_shards.glob("*.tar"))[0]], tmp_path, steps=2))
