@@ -18,7 +18,8 @@ import pathlib
 import sys
 from typing import Literal
 
-from schemas.config import load
+from schemas.config import ConfigError, load
+from schemas.ids import sanitize_key
 from schemas.token_shard import decode_token_meta
 from train.context import checkpoint_name
 from train.loop import StepHook, TrainConfig, train
@@ -48,6 +49,11 @@ class RunSection:
     log_dir: str = ""  # metrics, TensorBoard, samples; default <storage_path>/<name>/logs (local storage)
     max_failures: int = 3  # worker-group restarts from the latest checkpoint before the run fails
     checkpoints_to_keep: int = 3  # older checkpoints are deleted
+
+    def __post_init__(self):
+        if sanitize_key(self.name) != self.name:
+            raise ConfigError(f"run.name {self.name!r} must be a plain folder name ([A-Za-z0-9_-]), "
+                              f"e.g. {sanitize_key(self.name)!r}")
 
 
 @dataclasses.dataclass(frozen=True)

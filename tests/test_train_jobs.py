@@ -188,3 +188,12 @@ def test_missing_or_too_few_shards_fail_before_any_worker_starts(clip_shards, tm
         fit("lam", tiny_job("lam", [tmp_path / "nowhere"], tmp_path, steps=2))
     with pytest.raises(ShardError, match="at least one shard per worker"):
         fit("lam", tiny_job("lam", [sorted(clip_shards.glob("*.tar"))[0]], tmp_path, steps=2))
+
+
+def test_run_name_must_be_a_plain_folder_name():
+    """A run name that could steer the storage path elsewhere is refused when the config loads."""
+    from jobs.train import RunSection
+    from schemas.config import ConfigError
+
+    with pytest.raises(ConfigError, match="run.name"):
+        RunSection(name="../elsewhere")
