@@ -3,7 +3,7 @@
 Decodes a few 16 s clips of ../shared/corpus/smb at 160x90 @ 10 FPS, encodes them each
 way, and prints storage per clip-hour, decode clips/s on one core (CPU time, ffmpeg
 children included) and PSNR of the round trip. The shard spec (schemas/shard.py) uses the
-PNG strip; rerun this when revisiting that choice.
+PNG strip without row filters; rerun this when revisiting that choice.
 
     .venv/bin/python benchmarks/frame_encoding.py
 """
@@ -36,8 +36,9 @@ def jpeg(quality):
     return encode, decode
 
 
-def png_strip():
-    encode = lambda c: [cv2.imencode(".png", c.reshape(-1, W, 3)[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 3])[1].tobytes()]
+def png_strip(flags=()):
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 3, *flags]
+    encode = lambda c: [cv2.imencode(".png", c.reshape(-1, W, 3)[..., ::-1], params)[1].tobytes()]
     decode = lambda blobs: cv2.imdecode(np.frombuffer(blobs[0], np.uint8), cv2.IMREAD_COLOR)[..., ::-1].reshape(-1, H, W, 3)
     return encode, decode
 
@@ -71,10 +72,12 @@ def main() -> None:
     clips = [read_clip(path) for path in sorted(SMB.glob("*.mp4"))[:6]]
     seconds = sum(len(c) for c in clips) / 10
     print(f"{len(clips)} clips, {seconds:.0f} s of 160x90 @ 10 FPS from {SMB}")
-    print(f"{'encoding':<18}{'GB/clip-hour':>14}{'clips/s/core':>14}{'PSNR dB':>10}")
+    print(f"{'encoding':<22}{'GB/clip-hour':>14}{'clips/s/core':>14}{'PSNR dB':>10}")
     for name, (encode, decode) in {
         "raw uint8": raw(), "JPEG q90 frames": jpeg(90), "JPEG q95 frames": jpeg(95),
-        "PNG frames": png_frames(), "PNG strip": png_strip(), "H.264 crf18 444": h264(18),
+        "PNG frames": png_frames(), "PNG strip": png_strip(),
+        "PNG strip, no filter": png_strip((cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE)),
+        "H.264 crf18 444": h264(18),
     }.items():
         blobs = [encode(c) for c in clips]
         size = sum(len(b) for blob in blobs for b in blob)
@@ -84,7 +87,7 @@ def main() -> None:
         rate = len(clips) * repeats / (cpu_seconds() - start)
         mse = np.mean([np.mean((d.astype(np.float64) - c) ** 2) for d, c in zip(decoded, clips)])
         psnr = "lossless" if mse == 0 else f"{10 * np.log10(255 ** 2 / mse):.1f}"
-        print(f"{name:<18}{size / seconds * 3600 / 1e9:>14.2f}{rate:>14.1f}{psnr:>10}")
+        print(f"{name:<22}{size / seconds * 3600 / 1e9:>14.2f}{rate:>14.1f}{psnr:>10}")
 
 
 if __name__ == "__main__":

@@ -6,11 +6,11 @@ One sample is one clip:
                            into one lossless PNG of 160 x (90*T) pixels
     <clip_id>.json         metadata, the fields of SAMPLE_META_SCHEMA
 
-Why PNG strips: measured on ../shared/corpus/smb (benchmarks/frame_encoding.py), a strip
-decodes at ~40 clips/s per core and costs ~0.3 GB per clip-hour, losslessly; per-frame
-JPEG q90 is smaller (0.2 GB) but caps reconstruction at ~31 dB on sharp game graphics, raw
-arrays cost 1.6 GB, and a per-clip H.264 stream decodes 5x slower through ffmpeg. Nothing in
-a sample is ever unpickled.
+Why PNG strips (without row filters): measured on ../shared/corpus/smb
+(benchmarks/frame_encoding.py), a strip decodes at ~80 clips/s per core and costs ~0.3 GB
+per clip-hour, losslessly; per-frame JPEG q90 is smaller (0.2 GB) but caps reconstruction
+at ~31 dB on sharp game graphics, raw arrays cost 1.6 GB, and a per-clip H.264 stream
+decodes 8x slower through ffmpeg. Nothing in a sample is ever unpickled.
 """
 
 import json
