@@ -59,7 +59,7 @@ class DynamicsModel(nn.Module):
 
     def incoming_actions(self, actions: torch.Tensor) -> torch.Tensor:
         """actions: (B, T-1), a_t taking frame t to t+1 -> (B, T) the action into each frame."""
-        first = torch.full_like(actions[:, :1], self.no_action_id)
+        first = torch.full((actions.shape[0], 1), self.no_action_id, dtype=actions.dtype, device=actions.device)
         return torch.cat([first, actions], dim=1)
 
     def logits(self, tokens: torch.Tensor, frame_actions: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
@@ -96,11 +96,12 @@ class DynamicsModel(nn.Module):
         if mask is None:
             mask = self.draw_mask(tokens.shape, tokens.device)
         logits = self.logits(tokens.masked_fill(mask, self.mask_id), self.incoming_actions(actions))
-        masked_logits = logits[mask].float()  # (M, num_codes)
-        targets = tokens[mask]  # (M,)
-        loss = F.cross_entropy(masked_logits, targets)
+        # unmasked targets are ignored rather than gathered away, so no step waits on the device
+        targets = tokens.masked_fill(~mask, -100).flatten()  # (B*T*h*w,)
+        loss = F.cross_entropy(logits.flatten(0, 3).float(), targets, ignore_index=-100)
         with torch.no_grad():
-            accuracy = (masked_logits.argmax(-1) == targets).float().mean()
+            correct = (logits.argmax(-1) == tokens) & mask
+            accuracy = correct.sum() / mask.sum().clamp_min(1)
             mask_rate = mask[:, 1:].float().mean()
         return DynamicsOutput(logits, loss, {"accuracy": accuracy, "mask_rate": mask_rate})
 

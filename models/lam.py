@@ -50,9 +50,12 @@ class LatentActionModel(nn.Module):
     def _init_weights(self) -> None:
         # the transformers initialise themselves; the query and projections: N(0, 0.02)
         nn.init.normal_(self.action_query, std=0.02)
-        for linear in (self.encoder_in, self.encoder_out, self.decoder_in, self.action_in, self.decoder_out):
-            nn.init.normal_(linear.weight, std=0.02)
+        for linear in (self.encoder_in, self.encoder_out, self.decoder_in, self.action_in):
+            nn.init.normal_(linear.weight, std=linear.in_features ** -0.5)
             nn.init.zeros_(linear.bias)
+        # the predicted change starts at zero: the untrained decoder copies the last frame
+        nn.init.zeros_(self.decoder_out.weight)
+        nn.init.zeros_(self.decoder_out.bias)
 
     @property
     def blocks(self) -> list[STBlock]:
@@ -74,7 +77,8 @@ class LatentActionModel(nn.Module):
         quantized = self.quantizer(self.encode_actions(patches))  # quantized (B, T-1, code_dim)
         x = self.decoder_in(patches[:, :-1]) + self.action_in(quantized.quantized)[:, :, None]  # (B, T-1, S, D)
         predicted = self.decoder_out(self.decoder(x))  # (B, T-1, S, p*p*C)
-        recon = from_patches(predicted, config.patch_size, config.frame_height, config.frame_width) * 0.5 + 0.5
+        change = from_patches(predicted, config.patch_size, config.frame_height, config.frame_width)
+        recon = video[:, :-1] + change  # (B, T-1, C, H, W)
         target = video[:, 1:]
         recon_mse = F.mse_loss(recon.float(), target)
         with torch.no_grad():

@@ -55,10 +55,18 @@ class FramePredictor:
     def logits(self, frame: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """frame: (B, h, w) with mask ids, action: (B,) into it -> (B, h, w, num_codes)."""
         if self.cache is not None:
-            return self.dynamics.logits(frame[:, None], action[:, None], self.cache)[:, 0]
+            return self.cached_frame_logits(frame[:, None], action[:, None])[:, 0]
         tokens = torch.cat([self.tokens, frame[:, None]], dim=1)  # (B, t+1, h, w)
         frame_actions = torch.cat([self.frame_actions, action[:, None]], dim=1)  # (B, t+1)
         return self.dynamics.logits(tokens, frame_actions)[:, -1]
+
+    def cached_frame_logits(self, frame: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """One frame (B, 1, h, w) at the cache position -> logits (B, 1, h, w, num_codes).
+
+        The only model call in a cached generation step (a benchmark may replace it with a
+        CUDA-graph replay); it writes the frame's keys and values into the cache slot.
+        """
+        return self.dynamics.logits(frame, action, self.cache)
 
     def commit(self, frame: torch.Tensor, action: torch.Tensor) -> None:
         """Append a finished frame (B, h, w) and its incoming action (B,) to the context."""
@@ -71,7 +79,7 @@ class FramePredictor:
             self.cache.reset()
             self._fill_cache()
         else:  # write the finished frame's keys and values into its slot
-            self.dynamics.logits(frame[:, None], action[:, None], self.cache)
+            self.cached_frame_logits(frame[:, None], action[:, None])
             self.cache.advance()
 
     def _trim(self) -> bool:
@@ -121,11 +129,18 @@ def generate(dynamics: DynamicsModel, context_tokens: torch.Tensor, actions: tor
         raise ValueError(f"expected context tokens (B, T0 >= 1, h, w), got {tuple(context_tokens.shape)}")
     if actions.ndim != 2 or actions.shape[0] != B or actions.shape[1] < T0:
         raise ValueError(f"expected actions (B, T0-1+n) with n >= 1 = ({B}, >= {T0}), got {tuple(actions.shape)}")
+    predictor = FramePredictor(dynamics, context_tokens, actions[:, :T0 - 1], use_cache)
+    return play(predictor, actions[:, T0 - 1:], steps, temperature, generator)
+
+
+@torch.no_grad()
+def play(predictor: FramePredictor, actions: torch.Tensor, steps: int = 25, temperature: float = 2.0,
+         generator: torch.Generator | None = None) -> torch.Tensor:
+    """Generate one frame per action (B, n) after the predictor's context -> (B, n, h, w) int64."""
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    predictor = FramePredictor(dynamics, context_tokens, actions[:, :T0 - 1], use_cache)
     frames = []
-    for action in actions[:, T0 - 1:].unbind(1):
+    for action in actions.unbind(1):
         frame = sample_frame(predictor, action, steps, temperature, generator)
         predictor.commit(frame, action)
         frames.append(frame)

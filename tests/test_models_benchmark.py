@@ -1,0 +1,18 @@
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_gpu_benchmark_smoke_run_prints_every_measurement():
+    """benchmarks/models_gpu.py --smoke runs on CPU and prints a table with every measurement."""
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "models_gpu.py"), "--smoke"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = result.stdout.split("Genie models benchmark on")[1]
+    for row in ("dynamics train eager", "dynamics train compiled", "generation tiny, no cache",
+                "generation tiny, KV cache", "generation tiny, KV cache + CUDA graph"):
+        assert row in table
+    assert "failed" not in table
+    assert "tokens/s" in table and "frames/s" in table

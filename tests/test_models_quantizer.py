@@ -1,0 +1,74 @@
+import torch
+
+from models.config import QuantizerConfig
+from models.quantizer import VectorQuantizer
+
+
+def quantizer(**changes) -> VectorQuantizer:
+    torch.manual_seed(0)
+    config = QuantizerConfig(**({"num_codes": 4, "code_dim": 2, "dead_code_patience": 3} | changes))
+    return VectorQuantizer(config)
+
+
+def set_codebook(module: VectorQuantizer, codes: list[list[float]]) -> None:
+    with torch.no_grad():
+        module.codebook.weight.copy_(torch.tensor(codes))
+
+
+def test_inputs_snap_to_nearest_code():
+    """Each vector becomes its nearest codebook entry, with that entry's index."""
+    module = quantizer().eval()
+    set_codebook(module, [[0, 0], [1, 0], [0, 1], [5, 5]])
+    out = module(torch.tensor([[0.9, 0.2], [0.1, 0.1], [4.0, 6.0]]))
+    assert out.codes.tolist() == [1, 0, 3]
+    torch.testing.assert_close(out.quantized, torch.tensor([[1.0, 0.0], [0.0, 0.0], [5.0, 5.0]]))
+
+
+def test_gradient_passes_straight_through():
+    """The gradient reaching the input is the gradient at the quantised output (straight-through)."""
+    module = quantizer().eval()
+    z = torch.randn(6, 2, requires_grad=True)
+    weights = torch.randn(6, 2)
+    (module(z).quantized * weights).sum().backward()
+    torch.testing.assert_close(z.grad, weights)
+
+
+def test_loss_is_codebook_plus_weighted_commitment():
+    """The loss is ||sg(z) - e||^2 + beta ||z - sg(e)||^2, both mean squared errors."""
+    module = quantizer(commitment_weight=0.25).eval()
+    set_codebook(module, [[0, 0], [1, 0], [0, 1], [5, 5]])
+    out = module(torch.tensor([[0.4, 0.0]]))  # nearest code 0: squared error 0.16 over 2 dims
+    torch.testing.assert_close(out.loss, torch.tensor(0.08 * 1.25))
+
+
+def test_perplexity_counts_codes_in_use():
+    """Perplexity is the number of equally used codes: 1 for one code, 4 for four."""
+    module = quantizer().eval()
+    set_codebook(module, [[0, 0], [1, 0], [0, 1], [5, 5]])
+    one = module(torch.zeros(8, 2)).metrics["codebook_perplexity"]
+    four = module(torch.tensor([[0, 0], [1, 0], [0, 1], [5, 5]], dtype=torch.float).repeat(2, 1))
+    torch.testing.assert_close(one, torch.tensor(1.0))
+    torch.testing.assert_close(four.metrics["codebook_perplexity"], torch.tensor(4.0))
+    assert four.metrics["codes_used"].item() == 4
+
+
+def test_unused_code_is_moved_onto_an_input_after_patience():
+    """A code unused for dead_code_patience training steps is reset onto one of the inputs."""
+    module = quantizer(dead_code_patience=3).train()
+    set_codebook(module, [[0, 0], [1, 0], [0, 1], [50, 50]])
+    module.steps_unused.zero_()
+    inputs = torch.tensor([[0.1, 0.0], [0.9, 0.1], [0.0, 1.1]])
+    for _ in range(2):
+        module(inputs)
+    assert module.codebook.weight[3].tolist() == [50, 50]
+    out = module(inputs)
+    assert out.metrics["dead_codes"].item() == 1
+    assert any(torch.equal(module.codebook.weight[3], row) for row in inputs)
+
+
+def test_eval_mode_leaves_codebook_alone():
+    """Outside training no code is moved and no usage is counted."""
+    module = quantizer(dead_code_patience=1).eval()
+    before = module.codebook.weight.clone()
+    module(torch.randn(16, 2))
+    torch.testing.assert_close(module.codebook.weight, before)

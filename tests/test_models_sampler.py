@@ -1,0 +1,93 @@
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from models.config import load_model_configs
+from models.dynamics import DynamicsModel
+from models.sampler import generate, unmasking_schedule
+
+# a small token grid and a 4-frame window keep generation fast and make the window slide
+CONFIG = dataclasses.replace(load_model_configs("tiny").dynamics, token_height=4, token_width=6, max_frames=4)
+
+
+def dynamics(config=CONFIG) -> DynamicsModel:
+    torch.manual_seed(0)
+    return DynamicsModel(config).eval()
+
+
+def context(B: int = 2, T0: int = 2, n: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    tokens = torch.randint(0, CONFIG.num_codes, (B, T0, CONFIG.token_height, CONFIG.token_width), generator=generator)
+    actions = torch.randint(0, CONFIG.num_actions, (B, T0 - 1 + n), generator=generator)
+    return tokens, actions
+
+
+def test_schedule_is_cosine_and_strictly_decreasing_to_zero():
+    """The number still masked falls every step, follows the cosine, and reaches 0 at the last step."""
+    schedule = unmasking_schedule(920, 25)
+    assert len(schedule) == 25 and schedule[-1] == 0
+    assert all(later < earlier for earlier, later in zip([920] + schedule, schedule))
+    assert schedule[12] == math.floor(920 * math.cos(math.pi / 2 * 13 / 25))
+
+
+def test_schedule_with_more_steps_than_tokens_is_refused():
+    """Asking for more steps than tokens per frame is a clear error."""
+    with pytest.raises(ValueError, match="steps"):
+        unmasking_schedule(10, 11)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_every_masked_token_is_filled_in_exactly_the_configured_steps(use_cache):
+    """Generating a frame takes `steps` model calls on masked input, each with fewer masks, ending with none."""
+    model = dynamics()
+    masked_per_call = []
+    hook = model.token_embedding.register_forward_hook(
+        lambda module, inputs, output: masked_per_call.append(int((inputs[0][:, -1] == model.mask_id).sum())))
+    tokens, actions = context(B=1, n=1)
+    new = generate(model, tokens, actions, steps=7, temperature=2.0, use_cache=use_cache,
+                   generator=torch.Generator().manual_seed(0))
+    hook.remove()
+    sampling_calls = [count for count in masked_per_call if count > 0]
+    assert len(sampling_calls) == 7
+    assert sampling_calls[0] == CONFIG.token_height * CONFIG.token_width
+    assert all(later < earlier for earlier, later in zip(sampling_calls, sampling_calls[1:]))
+    assert not (new == model.mask_id).any() and new.shape == (1, 1, CONFIG.token_height, CONFIG.token_width)
+
+
+def test_cached_and_uncached_generation_give_the_same_frames():
+    """With the same seed, the KV-cache sampler generates exactly the frames of full recomputation,
+    also after the context window slides."""
+    model = dynamics()
+    tokens, actions = context(B=2, T0=2, n=4)  # 6 frames through a 4-frame window
+    frames = [generate(model, tokens, actions, steps=6, use_cache=use_cache,
+                       generator=torch.Generator().manual_seed(5)) for use_cache in (True, False)]
+    assert frames[0].shape == (2, 4, CONFIG.token_height, CONFIG.token_width)
+    assert torch.equal(frames[0], frames[1])
+
+
+def test_cached_and_uncached_agree_with_prepended_action_token():
+    """The cache also reproduces recomputation when the action is a prepended token."""
+    model = dynamics(dataclasses.replace(CONFIG, action_conditioning="token"))
+    tokens, actions = context(B=1, T0=1, n=3)
+    frames = [generate(model, tokens, actions, steps=5, use_cache=use_cache,
+                       generator=torch.Generator().manual_seed(6)) for use_cache in (True, False)]
+    assert torch.equal(frames[0], frames[1])
+
+
+def test_same_seed_same_frames_other_seed_other_frames():
+    """The generator's seed alone decides the sample: the same seed repeats it, another changes it."""
+    model = dynamics()
+    tokens, actions = context(B=1, n=2)
+    first, again, other = (generate(model, tokens, actions, steps=4, generator=torch.Generator().manual_seed(seed))
+                           for seed in (7, 7, 8))
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_missing_actions_are_a_clear_error():
+    """Fewer actions than the context needs to produce a frame is refused."""
+    tokens, actions = context(B=1, T0=3, n=1)
+    with pytest.raises(ValueError, match="expected actions"):
+        generate(dynamics(), tokens, actions[:, :1])
