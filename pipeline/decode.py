@@ -1,14 +1,16 @@
 """Decode once: one ffmpeg process turns a video into the two frame streams the pipeline needs.
 
     [0:v] split ─┬─ scale to detect size ─ rgb24 ─ marker row ─ tile 8x8 ───────> pipe:1  every frame
-                 └─ select 10 FPS samples ─ scale/pad/crop to 160x90 ─ rgb24 ─> pipe:N  samples
+                 └─ select 10 FPS samples ─ scale/pad/crop to 160x90 ─ bgr24 ─> pipe:N  samples
 
 Scene detection reads every source frame, but small (64x36 by default: the content score is
 a mean over pixels, which downscaling barely moves) and 64 to a packet (ffmpeg's cost per
 output packet is as much as a small frame's scaling); each frame gets a white marker row so
 the blank cells of the last, partial tile can be told apart. The clip stream is selected
 *before* it is scaled, so only a tenth-of-a-second's worth of frames pays for the 160x90
-scale.
+scale. Samples leave ffmpeg as bgr24 and are swapped to RGB here: swscale's x86 path for
+bgr24 output is SIMD, its rgb24 path after an area scale is generic C, and the swap costs
+4 us a sample against 30 us saved (benchmarks/RESULTS.md, ingest section).
 
 Sampling: sample k (k = 0, 1, ...) is source frame ceil(k * fps / 10), the first frame at or
 after time k / 10 s, computed exactly from the rational frame rate; ffmpeg's select filter
@@ -28,6 +30,7 @@ from collections.abc import Iterator
 from fractions import Fraction
 from typing import Literal
 
+import cv2
 import numpy as np
 
 from pipeline.probe import VideoInfo
@@ -151,7 +154,7 @@ class FrameStreams:
         width, height = config.detect_width, config.detect_height
         detect = (f"scale={width}:{height}:flags=fast_bilinear,format=rgb24,"
                   f"pad={width}:{height + 1}:0:0:color=white,tile={TILE}x{TILE}")  # fmt: skip
-        sample = f"select={select_expression(info.fps)},{geometry(info, config.aspect).ffmpeg_filter()},setsar=1,format=rgb24"
+        sample = f"select={select_expression(info.fps)},{geometry(info, config.aspect).ffmpeg_filter()},setsar=1,format=bgr24"
         graph = f"[0:v:0]split=2[d][s];[d]{detect}[detect];[s]{sample}[sample]"
         return [
             "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-threads", str(config.threads),
@@ -250,6 +253,7 @@ class FrameStreams:
                 if filled < SAMPLE_BYTES:
                     self._reader_error = "sample stream ended inside a frame"
                     break
+                cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=frame)
                 self._samples.put((sample_frame(self._next_sample, self.info.fps), frame))
                 self._next_sample += 1
         except (OSError, ValueError) as error:

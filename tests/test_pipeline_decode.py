@@ -31,12 +31,13 @@ def decode(path: str, config: DecodeConfig = DecodeConfig()):
 
 
 def full_decode(path: str, info: VideoInfo, aspect: str) -> np.ndarray:
-    """Every source frame at 160x90 through the same scaling, by a separate plain ffmpeg."""
+    """Every source frame at 160x90 through the same scaling and conversion (bgr24, as RGB), by a
+    separate plain ffmpeg."""
     scale = geometry(info, aspect).ffmpeg_filter()
-    command = ["ffmpeg", "-v", "error", "-threads", "1", "-i", path, "-vf", f"{scale},setsar=1,format=rgb24",
+    command = ["ffmpeg", "-v", "error", "-threads", "1", "-i", path, "-vf", f"{scale},setsar=1,format=bgr24",
                "-fps_mode", "passthrough", "-f", "rawvideo", "-"]  # fmt: skip
     raw = subprocess.run(command, capture_output=True, check=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, 90, 160, 3)
+    return np.frombuffer(raw, np.uint8).reshape(-1, 90, 160, 3)[..., ::-1]
 
 
 @pytest.mark.parametrize("rate", ["60", "30000/1001", "25"])
