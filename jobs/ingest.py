@@ -5,8 +5,10 @@
     ray job submit --working-dir . -- python -m jobs.ingest --config my.toml   # on a cluster
 
 The driver searches (a few requests) and applies the keyword rules; Ray Data then streams
-the videos through two actor pools: downloads (network-bound; a token bucket actor shared by
-all download workers limits their rate cluster-wide) and video processing (one CPU each: decode once, cut, score, write
+the videos through downloads and processing. Downloads (network-bound) run in an actor pool
+of their own, whose workers share one token bucket actor as the cluster-wide rate limit; or,
+with `ray.download_workers = 0`, inside the processing tasks, each with an even share of the
+limit. Processing runs as Ray Data tasks of one CPU each (decode once, cut, score, write
 shards and lineage parts). At the end the driver gathers the parts into the manifest and
 derives the stats. Every stage is plain code in pipeline/; this file only wires them.
 
@@ -17,6 +19,7 @@ written under a temporary name and renamed), and its leftovers are removed at st
 
 import argparse
 import dataclasses
+import functools
 import importlib.metadata
 import importlib.resources
 import json
@@ -53,6 +56,9 @@ class RaySection:
     num_cpus: int = 0
     object_store_mb: int = 0
     # Concurrent downloads (actors), and the CPU each reserves (they mostly wait on the network).
+    # 0 = no download actors: each processing worker downloads its own videos, with an even
+    # share of the rate limit (one process and one hand-off per video fewer; for a local site
+    # or a fast network, where a worker waiting on a download costs little).
     download_workers: int = 2
     download_cpus: float = 0.0
     # Concurrent video processors, one CPU each; 0 = one per CPU of the cluster.
@@ -89,7 +95,7 @@ def with_site(config: IngestConfig, site_url: str) -> IngestConfig:
     return dataclasses.replace(config, search=search_config)
 
 
-# --- the Ray side: stages as actors; rows travel as JSON so Arrow never guesses their types ---
+# --- the Ray side: rows travel as JSON so Arrow never guesses their types ---------------------
 
 
 def _decode(batch) -> dict:
@@ -100,34 +106,58 @@ def _encode(batch: dict) -> dict:
     return {"video": [json.dumps(row) for row in to_rows(batch)]}
 
 
-class _DownloadActor:
-    def __init__(self, config: DownloadConfig, store_dir: str, limiter) -> None:
-        import ray
+def _download_stage(config: IngestConfig, limiter, share: int) -> Download:
+    """One worker's download stage: `limiter` is the cluster's bucket (an actor), or None when
+    this worker's own bucket, 1/`share` of the limit, is its part of it."""
+    import ray
 
-        if limiter is None:  # the only download worker: its own bucket is the cluster's
-            reserve = TokenBucket(config.rate_per_s, config.rate_burst).reserve
-        else:
-            reserve = lambda: ray.get(limiter.reserve.remote())  # noqa: E731
-        self.stage = Download(config, store_dir, sleeping_acquire(reserve))
+    if limiter is None:
+        reserve = TokenBucket(config.download.rate_per_s, config.download.rate_burst).share(share).reserve
+    else:
+        reserve = lambda: ray.get(limiter.reserve.remote())  # noqa: E731
+    return Download(config.download, str(pathlib.Path(config.output_dir) / DOWNLOADS), sleeping_acquire(reserve))
+
+
+class _DownloadActor:
+    def __init__(self, config: IngestConfig, limiter) -> None:
+        self.stage = _download_stage(config, limiter, share=1)
 
     def __call__(self, batch):
         return _encode(self.stage(_decode(batch)))
 
 
-class _ProcessActor:
-    def __init__(self, config: IngestConfig) -> None:
+class _VideoWorker:
+    """Processes downloaded videos; with `download_share` (the number of processing workers), it
+    downloads each video first."""
+
+    def __init__(self, config: IngestConfig, download_share: int | None) -> None:
         import ray
 
+        self.download = None if download_share is None else _download_stage(config, None, download_share)
         self.stage = ProcessVideo(config.split, config.quality, config.shards, config.output_dir, PIPELINE_VERSION)
         self.node_id = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch):
-        rows = to_rows(self.stage(_decode(batch)))
+        batch = _decode(batch)
+        rows = to_rows(self.stage(batch if self.download is None else self.download(batch)))
         return _encode(to_batch([{**row, "node_id": self.node_id} for row in rows]))
 
 
+@functools.cache
+def _video_worker(config: IngestConfig, download_share: int | None) -> _VideoWorker:
+    """This process's worker, built once: Ray runs later tasks in the same process."""
+    return _VideoWorker(config, download_share)
+
+
+def _process_videos(batch, config: IngestConfig, download_share: int | None):
+    """Ray Data task: one video. Tasks rather than an actor pool, which would cost a process per
+    actor and Ray Data's actor-location tracker (one more process) for the same work."""
+    return _video_worker(config, download_share)(batch)
+
+
 def _process_on_ray(config: IngestConfig, todo: list[dict], on_done) -> list[dict]:
-    """Stream `todo` through the download and process actor pools; the finished rows."""
+    """Stream `todo` through downloads (an actor pool, or inside processing) and processing
+    (tasks, one CPU each); the finished rows."""
     import ray
 
     started_here = not ray.is_initialized()
@@ -141,20 +171,22 @@ def _process_on_ray(config: IngestConfig, todo: list[dict], on_done) -> list[dic
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = config.progress
         context.print_on_execution_start = False
-        limiter = None
-        if config.ray.download_workers > 1:  # one bucket for every download worker of the cluster
-            limiter = ray.remote(TokenBucket).options(num_cpus=0).remote(config.download.rate_per_s, config.download.rate_burst)
-        workers = config.ray.process_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        workers = min(config.ray.process_workers or max(1, int(ray.cluster_resources().get("CPU", 1))), len(todo))
         dataset = ray.data.from_items([{"video": json.dumps(row)} for row in todo], override_num_blocks=len(todo))
+        download_share = workers
+        if config.ray.download_workers > 0:
+            download_share = None
+            limiter = None  # one download worker: its own bucket is the cluster's
+            if config.ray.download_workers > 1:  # one bucket for every download worker of the cluster
+                limiter = ray.remote(TokenBucket).options(num_cpus=0).remote(config.download.rate_per_s, config.download.rate_burst)
+            dataset = dataset.map_batches(
+                _DownloadActor, batch_size=1, num_cpus=config.ray.download_cpus,
+                compute=ray.data.ActorPoolStrategy(size=config.ray.download_workers),
+                fn_constructor_kwargs={"config": config, "limiter": limiter},
+            )  # fmt: skip
         dataset = dataset.map_batches(
-            _DownloadActor, batch_size=1, num_cpus=config.ray.download_cpus,
-            compute=ray.data.ActorPoolStrategy(size=config.ray.download_workers),
-            fn_constructor_kwargs={"config": config.download,
-                                   "store_dir": str(pathlib.Path(config.output_dir) / DOWNLOADS), "limiter": limiter},
-        )  # fmt: skip
-        dataset = dataset.map_batches(
-            _ProcessActor, batch_size=1, num_cpus=1, fn_constructor_kwargs={"config": config},
-            compute=ray.data.ActorPoolStrategy(size=min(workers, len(todo)), max_tasks_in_flight_per_actor=1),
+            _process_videos, batch_size=1, num_cpus=1, concurrency=workers,
+            fn_kwargs={"config": config, "download_share": download_share},
         )  # fmt: skip
         finished = []
         for item in dataset.iter_rows():
@@ -223,4 +255,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as the importable module: Ray then pickles this file's task functions by reference,
+    # so a worker process keeps one `_video_worker` for all its tasks (a function of __main__
+    # would travel by value, with an empty cache each time).
+    from jobs.ingest import main as module_main
+
+    sys.exit(module_main())

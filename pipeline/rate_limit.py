@@ -1,7 +1,8 @@
 """A token bucket: at most `rate_per_s` starts per second on average, bursts up to `burst`.
 
 Plain Python, so it is testable alone; jobs/ wraps one instance in a Ray actor that every
-download worker of the cluster asks, which makes the limit cluster-wide. The download stage
+download worker of the cluster asks, which makes the limit cluster-wide, or gives each of n
+workers its own `share(n)`, which keeps them under the limit together without an actor. The download stage
 only sees a callable that blocks until it may start (`sleeping_acquire`).
 """
 
@@ -24,6 +25,14 @@ class TokenBucket:
         self._tokens = float(burst)
         self._updated = clock()
         self._lock = threading.Lock()
+
+    def share(self, parts: int) -> "TokenBucket":
+        """A bucket with 1/`parts` of this one's rate and burst: `parts` workers that each hold
+        one stay within this bucket's rate together, asking nobody (each keeps a burst of at
+        least 1, so together they burst max(burst, parts))."""
+        if parts < 1:
+            raise ValueError(f"parts must be >= 1, got {parts}")
+        return TokenBucket(self.rate_per_s / parts, max(1, self.burst // parts), self._clock)
 
     def reserve(self) -> float:
         """Take one token; the seconds to wait before using it (0 when one is free now)."""

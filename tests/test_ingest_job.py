@@ -69,7 +69,7 @@ def job_config(site: VideoSite, output: pathlib.Path):
     search = dataclasses.replace(config.search, queries=("platformer speedrun", "playthrough", "level", "recipe", "mario"))
     download = DownloadConfig(socket_timeout_s=1.0, video_timeout_s=20.0, max_attempts=3, backoff_initial_s=0.01,
                               backoff_max_s=0.05, extractors=("generic",), rate_per_s=50.0)  # fmt: skip
-    ray_section = RaySection(num_cpus=2, object_store_mb=200, download_workers=1)
+    ray_section = RaySection(num_cpus=2, object_store_mb=200, download_workers=0)  # downloads inside processing
     return dataclasses.replace(config, output_dir=str(output), progress=False, search=search, download=download, ray=ray_section)
 
 
@@ -231,14 +231,15 @@ def test_a_killed_run_rerun_ends_as_an_uninterrupted_run(first_run, site, tmp_pa
 
 @pytest.mark.slow
 def test_the_same_job_spreads_over_a_two_node_cluster(first_run, site, tmp_path):
-    """On a 2-node ray.cluster_utils.Cluster, videos are processed on both nodes and the result
-    equals the single-node run's."""
+    """On a 2-node ray.cluster_utils.Cluster, with a pool of two download actors sharing one rate
+    limiter, videos are processed on both nodes and the result equals the single-node run's
+    (where each processing worker downloads its own videos)."""
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 150 * 2**20})
     cluster.add_node(num_cpus=1, object_store_memory=150 * 2**20)
     try:
         ray.init(address=cluster.address, logging_level="warning")
         config = job_config(site, tmp_path / "cluster")
-        stats = run_ingest(dataclasses.replace(config, ray=dataclasses.replace(config.ray, address=cluster.address)))
+        stats = run_ingest(dataclasses.replace(config, ray=dataclasses.replace(config.ray, address=cluster.address, download_workers=2)))
     finally:
         ray.shutdown()
         cluster.shutdown()
