@@ -75,6 +75,8 @@ def search(config: SearchConfig) -> SearchResult:
         "cachedir": False,
         "extractor_retries": 1,
     }
+    if config.backend == "feed":  # a feed is the generic extractor's: not matching the URL against every other saves 0.3 CPU-s
+        options["allowed_extractors"] = ["generic"]
     by_id: dict[str, dict] = {}
     failed: dict[str, str] = {}
     with yt_dlp.YoutubeDL(options) as ydl:
