@@ -118,7 +118,7 @@ class ProcessVideo:
         return {**row, "timings": timings, "source_s": row["n_frames"] / float(info.fps)}
 
     def _split(self, video: dict, info, writer: VideoShardWriter, timings: dict) -> tuple[dict, list[dict]]:
-        cuts = SceneCuts(self.split.scenes)
+        cuts = SceneCuts(self.split.scenes, info.fps)
         assembler = ClipAssembler(video["video_id"], info.fps, self.split.clips)
         clips: list[dict] = []
         spent = {"detect_s": 0.0, "quality_s": 0.0, "write_s": 0.0}

@@ -7,9 +7,12 @@ value equally, no edges), then calls frame t a cut when its score is `adaptive_t
 times the mean score of the `window_width` frames on either side and at least
 `min_content_val`, at least `min_scene_frames` after the previous cut. Its per-frame Python
 calls are the hot spot of a one-pass ingest (~0.26 ms a frame); here the scores of a whole
-chunk come from two OpenCV calls and one numpy reduction, and only frames that pass both
+chunk come from three OpenCV calls (HSV, difference, row sums), and only frames that pass both
 thresholds reach Python. tests/test_pipeline_scenes.py checks the cuts equal PySceneDetect's
-own on the same frames.
+own on the same frames. With `detector = "pyscenedetect"`, PySceneDetect's AdaptiveDetector
+itself is called on every detection frame instead (PySceneDetectCuts), for whoever wants the
+library's own code in the loop; tests/test_pipeline_scenes.py checks both cut a world video
+the same.
 
 A fade to black and back changes the picture a little every frame, so no frame's score
 stands out and the adaptive detector (rightly) stays quiet. `SceneCuts` adds what
@@ -24,6 +27,8 @@ darkest frame of a fade).
 """
 
 import dataclasses
+from fractions import Fraction
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -31,8 +36,12 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class SceneConfig:
-    """PySceneDetect AdaptiveDetector settings (its defaults)."""
+    """PySceneDetect AdaptiveDetector settings (its defaults), and which implementation runs."""
 
+    # Hard cuts by "adaptive" (AdaptiveCuts: PySceneDetect's AdaptiveDetector, vectorised, ~8 us
+    # a frame) or "pyscenedetect" (PySceneDetect's own AdaptiveDetector called on every
+    # detection frame, ~100 us a frame); both find the same cuts on the same frames.
+    detector: Literal["adaptive", "pyscenedetect"] = "adaptive"
     adaptive_threshold: float = 3.0
     min_content_val: float = 15.0
     window_width: int = 2
@@ -50,6 +59,8 @@ class SceneConfig:
     def __post_init__(self) -> None:
         if self.window_width < 1 or self.min_scene_frames < 0:
             raise ValueError("scenes.window_width must be >= 1 and scenes.min_scene_frames >= 0")
+        if self.detector not in ("adaptive", "pyscenedetect"):
+            raise ValueError(f"scenes.detector must be 'adaptive' or 'pyscenedetect', got {self.detector!r}")
 
 
 def content_scores(frames: np.ndarray, previous: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -121,12 +132,52 @@ class AdaptiveCuts:
         return found
 
 
-class SceneCuts:
-    """Hard cuts (AdaptiveCuts) and fades, merged in frame order, streaming like AdaptiveCuts."""
+class PySceneDetectCuts:
+    """Streaming cut detector with AdaptiveCuts' interface that calls PySceneDetect's own
+    AdaptiveDetector on every frame (as `scenedetect detect-adaptive` does, on our frames)."""
 
-    def __init__(self, config: SceneConfig) -> None:
+    def __init__(self, config: SceneConfig, fps: Fraction) -> None:
+        from scenedetect.detectors import AdaptiveDetector
+
         self.config = config
-        self.adaptive = AdaptiveCuts(config)
+        self.fps = fps
+        self.cuts: list[int] = []
+        self._frames_seen = 0
+        self._detector = AdaptiveDetector(
+            adaptive_threshold=config.adaptive_threshold,
+            min_scene_len=config.min_scene_frames,
+            window_width=config.window_width,
+            min_content_val=config.min_content_val,
+        )
+
+    @property
+    def decided_before(self) -> int:
+        """Every cut at a frame below this index is known (the detector lags window_width frames)."""
+        return max(0, self._frames_seen - self.config.window_width)
+
+    def push(self, frames: np.ndarray) -> list[int]:
+        """Run the next frames (k, h, w, 3) RGB through the detector; the cuts it reports."""
+        from scenedetect.common import FrameTimecode
+
+        count, height, width, _ = frames.shape
+        bgr = cv2.cvtColor(frames.reshape(count * height, width, 3), cv2.COLOR_RGB2BGR).reshape(frames.shape)
+        found = []
+        for frame in bgr:
+            timecode = FrameTimecode(self._frames_seen, fps=self.fps)
+            found += [cut.frame_num for cut in self._detector.process_frame(timecode, frame)]
+            self._frames_seen += 1
+        self.cuts.extend(found)
+        return found
+
+
+class SceneCuts:
+    """Hard cuts (AdaptiveCuts, or PySceneDetectCuts as configured) and fades, merged in frame
+    order, streaming like AdaptiveCuts. `fps` (the source's) only labels PySceneDetect's
+    timecodes: both detectors count in frames."""
+
+    def __init__(self, config: SceneConfig, fps: Fraction) -> None:
+        self.config = config
+        self.hard = AdaptiveCuts(config) if config.detector == "adaptive" else PySceneDetectCuts(config, fps)
         self.cuts: list[int] = []  # emitted, in order
         self._held: list[int] = []  # decided, not yet emitted (a fade before them may be pending)
         self._runs: list[tuple[int, int, int]] = []  # closed dark runs (start, end, darkest) awaiting ramp frames
@@ -139,11 +190,11 @@ class SceneCuts:
     @property
     def decided_before(self) -> int:
         """Every cut at a frame below this index is known."""
-        return min([self.adaptive.decided_before, *self._pending_starts()])
+        return min([self.hard.decided_before, *self._pending_starts()])
 
     def push(self, frames: np.ndarray) -> list[int]:
         """Take the next frames (k, h, w, 3) RGB; the cuts this decides, in order."""
-        self._held.extend(self.adaptive.push(frames))
+        self._held.extend(self.hard.push(frames))
         flat = frames.reshape(len(frames), -1)
         brightness = cv2.reduce(flat, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)[:, 0] / flat.shape[1]  # = mean, exactly
         self._brightness = np.concatenate([self._brightness, brightness])

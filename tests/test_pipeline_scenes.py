@@ -1,8 +1,10 @@
 """Scene cuts (pipeline/scenes.py): PySceneDetect's adaptive detector, vectorised, plus fades;
 measured against the offline world's ground-truth cuts."""
 
+import dataclasses
 import json
 import subprocess
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -64,19 +66,19 @@ def fade(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
 def test_a_fade_through_black_is_one_cut_at_its_darkest_frame():
     """A dip to black between two shots is found at its middle, once."""
     frames = fade(shot(90, 1), shot(90, 2, 0.6), width=10)
-    assert push_all(SceneCuts(SceneConfig()), frames, chunk=40) == [90]
+    assert push_all(SceneCuts(SceneConfig(), Fraction(30)), frames, chunk=40) == [90]
 
 
 def test_a_black_shot_between_hard_cuts_is_two_cuts_not_a_fade():
     """Shot, 20 black frames, shot: cuts where black starts and ends, none in its middle."""
     frames = np.concatenate([shot(60, 3), np.zeros((20, 36, 64, 3), np.uint8), shot(60, 4)])
-    assert push_all(SceneCuts(SceneConfig()), frames, chunk=33) == [60, 80]
+    assert push_all(SceneCuts(SceneConfig(), Fraction(30)), frames, chunk=33) == [60, 80]
 
 
 def test_cuts_do_not_depend_on_chunking(smb_dir):
     """Pushing the same frames in chunks of 1, 7 or all at once gives the same cuts."""
     frames = small_frames(smb_dir / "smb_1_2.mp4")[:600]
-    results = {size: push_all(SceneCuts(SceneConfig()), frames, chunk=size) for size in (1, 7, len(frames))}
+    results = {size: push_all(SceneCuts(SceneConfig(), Fraction(60)), frames, chunk=size) for size in (1, 7, len(frames))}
     assert len(set(map(tuple, results.values()))) == 1 and results[1]
 
 
@@ -88,16 +90,33 @@ def world_corpus(tmp_path_factory):
     return root
 
 
+def video_row(world_corpus, video_id: str) -> dict:
+    row = {name: None for name in VIDEO_SCHEMA.names}
+    row.update(video_id=video_id, url="http://site/x", queries=["q"], status="ok", stage="download",
+               path=str(world_corpus / "videos" / f"{video_id}.mp4"))  # fmt: skip
+    return row
+
+
+def test_pyscenedetects_own_detector_cuts_a_world_video_as_the_default_does(world_corpus, tmp_path):
+    """split.scenes.detector = "pyscenedetect" (its AdaptiveDetector on the decoded detection
+    frames) gives the same scenes as the vectorised default on a world video with several cuts."""
+    truth = max(sorted((world_corpus / "truth").glob("*.json")), key=lambda path: len(json.loads(path.read_text())["cuts"]))
+    spans = {}
+    for detector in ("adaptive", "pyscenedetect"):
+        split = SplitConfig(scenes=dataclasses.replace(SceneConfig(), detector=detector))
+        video = ProcessVideo(split, QualityConfig(), ShardConfig(), tmp_path / detector, "test").process(video_row(world_corpus, truth.stem))
+        assert video["status"] == "ok", video["reason"]
+        spans[detector] = video["scene_spans"]
+    assert spans["pyscenedetect"] == spans["adaptive"] and len(spans["adaptive"]) >= 4
+
+
 def test_cuts_on_the_offline_world_match_the_truth_within_one_frame(world_corpus, tmp_path):
     """The pipeline's scene starts match the sidecars' cuts within one source frame, F1 >= 0.95."""
     stage = ProcessVideo(SplitConfig(), QualityConfig(), ShardConfig(), tmp_path, "test")
     true_positive = found_total = truth_total = 0
     for truth_path in sorted((world_corpus / "truth").glob("*.json")):
         truth = [cut["frame"] for cut in json.loads(truth_path.read_text())["cuts"]]
-        row = {name: None for name in VIDEO_SCHEMA.names}
-        row.update(video_id=truth_path.stem, url="http://site/x", queries=["q"], status="ok", stage="download",
-                   path=str(world_corpus / "videos" / f"{truth_path.stem}.mp4"))  # fmt: skip
-        video = stage.process(row)
+        video = stage.process(video_row(world_corpus, truth_path.stem))
         assert video["status"] == "ok", video["reason"]
         found = [span["start_frame"] for span in video["scene_spans"][1:]]
         unmatched = list(truth)
