@@ -12,7 +12,9 @@ mkdir -p "$out"
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
   python3 -c "import sys, torch; print(sys.version.split()[0], 'torch', torch.__version__, torch.cuda.get_device_name())"
 } 2>&1 | tee "$out/machine.txt"
-timeout "${MODELS_TIMEOUT_S:-200}" python3 benchmarks/models_gpu.py --seconds "${MODELS_SECONDS:-60}" 2>&1 | tee "$out/models_gpu.txt"
+if [ -z "${SKIP_MODELS:-}" ]; then
+  timeout "${MODELS_TIMEOUT_S:-200}" python3 benchmarks/models_gpu.py --seconds "${MODELS_SECONDS:-60}" 2>&1 | tee "$out/models_gpu.txt"
+fi
 timeout "${TOKENIZER_TIMEOUT_S:-380}" python3 benchmarks/tokenizer_gpu.py "$shards" --out /tmp/tokenizer_gpu \
   --minutes "${TOKENIZER_MINUTES:-5.5}" 2>&1 | tee "$out/tokenizer_gpu.txt"
 cp /tmp/tokenizer_gpu/report.json /tmp/tokenizer_gpu/recon_*.png "$out/" 2>/dev/null

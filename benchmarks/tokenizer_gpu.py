@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=pathlib.Path, required=True, help="report, logs, checkpoints and PNGs")
     parser.add_argument("--minutes", type=float, default=8.0, help="training budget, calibration and compile included")
     parser.add_argument("--batch-size", type=int, help="windows per step (default: the largest that fits)")
-    parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
+    parser.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (5e-4 diverged on an H200)")
     parser.add_argument("--no-compile", action="store_true", help="train eagerly")
     parser.add_argument("--smoke", action="store_true", help="tiny model, 2-frame windows, seconds on a CPU: checks the script")
     options = parser.parse_args(argv)

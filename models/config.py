@@ -48,6 +48,9 @@ class QuantizerConfig:
     commitment_weight: float = 0.25  # beta in ||z - sg(e)||^2
     dead_code_patience: int = 200  # training steps a code may go unused before it counts as dead
     reset_dead_codes: bool = True  # move dead codes onto random encoder outputs of the batch
+    # compare unit vectors (ViT-VQGAN): lookup by cosine similarity, codes on the unit sphere;
+    # keeps the codebook in use where plain Euclidean codes collapse onto a few entries
+    l2_normalize: bool = False
 
     def __post_init__(self):
         if self.dead_code_patience < 1:
@@ -84,6 +87,13 @@ class LAMConfig:
     frame_width: int = 160
     channels: int = 3
     max_frames: int = 16
+    # training only: fraction of transitions whose continuous latent action reaches the
+    # decoder instead of its code (0 = the paper's VQ-VAE; see models/lam.py)
+    unquantized_fraction: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.unquantized_fraction < 1.0:
+            raise ConfigError(f"unquantized_fraction must be in [0, 1), got {self.unquantized_fraction}")
 
     @property
     def grid(self) -> tuple[int, int]:

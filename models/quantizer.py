@@ -5,7 +5,9 @@ through to the encoder. The loss is the codebook term ||sg(z) - e||^2 plus the c
 term beta * ||z - sg(e)||^2. Codebooks collapse (a few codes take everything) unless
 something pushes back: here a code unused for `dead_code_patience` training steps is dead
 (counted in the metrics) and, with `reset_dead_codes`, moved onto a random encoder output
-of the current batch.
+of the current batch. With `l2_normalize`, inputs and codes are compared as unit vectors
+(Yu et al. 2022, ViT-VQGAN): the lookup is by cosine similarity and the quantised vectors
+lie on the unit sphere, which keeps far more of the codebook in use.
 
 Note for data-parallel training: the reset draws from each replica's own batch, so
 replicas' codebooks diverge unless the trainer keeps them in step (e.g. broadcasts the
@@ -42,9 +44,11 @@ class VectorQuantizer(nn.Module):
         """z: (..., code_dim) -> quantized (..., code_dim), codes (...)."""
         with torch.autocast(z.device.type, enabled=False):
             z = z.float()
+            if self.config.l2_normalize:
+                z = F.normalize(z, dim=-1)
             flat = z.reshape(-1, self.config.code_dim)  # (M, code_dim)
             codes = self.nearest_codes(flat)  # (M,)
-            chosen = self.codebook(codes)  # (M, code_dim)
+            chosen = self.lookup(codes)  # (M, code_dim)
             codebook_loss = F.mse_loss(chosen, flat.detach())
             commitment = F.mse_loss(flat, chosen.detach())
             loss = codebook_loss + self.config.commitment_weight * commitment
@@ -59,14 +63,25 @@ class VectorQuantizer(nn.Module):
     @torch.no_grad()
     def nearest_codes(self, flat: torch.Tensor) -> torch.Tensor:
         """flat: (M, code_dim) -> (M,) index of the nearest code in Euclidean distance."""
-        codebook = self.codebook.weight.float()  # (K, code_dim)
+        codebook = self._codes().float()  # (K, code_dim)
+        if self.config.l2_normalize:
+            return (F.normalize(flat, dim=-1) @ codebook.T).argmax(1)
         distances = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.T
                      + codebook.pow(2).sum(1))  # (M, K)
         return distances.argmin(1)
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
         """codes: (...) int64 -> (..., code_dim) codebook vectors."""
-        return self.codebook(codes)
+        return F.embedding(codes, self._codes())
+
+    def _codes(self) -> torch.Tensor:
+        """(K, code_dim) the codebook as used: its rows, or their unit vectors."""
+        weight = self.codebook.weight
+        if not self.config.l2_normalize:
+            return weight
+        # normalise a copy: the dead-code reset rewrites the weight in place after this
+        # forward, and backward needs the values normalize saw
+        return F.normalize(weight.clone(), dim=-1)
 
     @torch.no_grad()
     def _usage(self, codes: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -72,3 +72,21 @@ def test_eval_mode_leaves_codebook_alone():
     before = module.codebook.weight.clone()
     module(torch.randn(16, 2))
     torch.testing.assert_close(module.codebook.weight, before)
+
+
+def test_l2_normalized_lookup_is_by_direction_and_keeps_unit_codes():
+    """With l2_normalize, inputs snap to the code of nearest direction, and outputs are unit vectors."""
+    module = quantizer(l2_normalize=True).eval()
+    set_codebook(module, [[1, 0], [0, 1], [-1, 0], [3, 3]])
+    out = module(torch.tensor([[10.0, 0.5], [0.1, 0.9], [2.0, 2.2]]))
+    assert out.codes.tolist() == [0, 1, 3]
+    torch.testing.assert_close(out.quantized.norm(dim=-1), torch.ones(3))
+    torch.testing.assert_close(module.lookup(torch.tensor([3])), torch.tensor([[0.5 ** 0.5, 0.5 ** 0.5]]))
+
+
+def test_l2_normalized_training_step_survives_dead_code_reset():
+    """A training forward that resets dead codes still backpropagates into the codebook."""
+    module = quantizer(l2_normalize=True, dead_code_patience=1).train()
+    z = torch.randn(8, 2, requires_grad=True)
+    module(z).loss.backward()
+    assert module.codebook.weight.grad is not None and z.grad is not None
