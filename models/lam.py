@@ -2,11 +2,24 @@
 
 The encoder reads raw pixels (the paper found pixels give more controllable actions than
 tokens) cut into 16x16 patches, plus one learned action-query token per frame. Temporal
-attention is causal, so the query token of frame t+1 has seen frames <= t+1; it is projected
-and quantised to one of num_codes (8) actions, a_t, the action taking frame t to t+1.
-The decoder sees only frames <= t and a_t and predicts frame t+1: because the past alone
-cannot tell which way things move next, the tiny codebook has to carry it. The decoder is
-only the training signal; at inference `infer_actions` uses the encoder and codebook.
+attention is causal, so the query token of frame t+1 has seen frames <= t+1. The latent
+action a_t is the change of the projected query from frame t to frame t+1 (zero when
+nothing changes, and free of the offset between frame positions), quantised to one of
+num_codes (8) codes. The decoder sees only frames <= t and a_t and predicts frame t+1 as a
+change to frame t: because the past alone cannot tell which way things move next, the tiny
+codebook has to carry it. The decoder is only the training signal; at inference
+`infer_actions` uses the encoder and codebook.
+
+Two training details, both measured on the synthetic-motion test (a wall sliding left or
+right), where without them the tiny LAM does not separate the motions in 400 steps:
+- The quantiser loss is weighted per element, as if both losses were sums: one action
+  (code_dim numbers) explains a whole frame of C*H*W pixels, and weighted equally the
+  commitment pull would outweigh the reconstruction gradient reaching the action ~1000x.
+- With `unquantized_fraction` > 0, that fraction of training transitions feed the decoder
+  their continuous latent action instead of its code. Through codes alone (straight-through)
+  the decoder sees no difference between actions until the codes happen to split along one,
+  so nothing tells the encoder which way to move; the continuous path gives that feedback,
+  and the codebook still follows the latents. Inference always uses codes. 0 is the paper.
 """
 
 from typing import NamedTuple
@@ -48,7 +61,8 @@ class LatentActionModel(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        # the transformers initialise themselves; the query and projections: N(0, 0.02)
+        # the transformers initialise themselves; the query N(0, 0.02); the projections
+        # N(0, 1 / fan_in), so an action reaches the decoder at the scale of a token
         nn.init.normal_(self.action_query, std=0.02)
         for linear in (self.encoder_in, self.encoder_out, self.decoder_in, self.action_in):
             nn.init.normal_(linear.weight, std=linear.in_features ** -0.5)
@@ -67,24 +81,33 @@ class LatentActionModel(nn.Module):
         x = self.encoder_in(patches)  # (B, T, S, D)
         query = self.action_query.to(x.dtype).expand(*x.shape[:2], 1, -1)  # (B, T, 1, D)
         x = self.encoder(torch.cat([query, x], dim=2))  # (B, T, 1+S, D)
-        return self.encoder_out(x[:, 1:, 0])  # (B, T-1, code_dim): frame t+1's query gives a_t
+        summary = self.encoder_out(x[:, :, 0])  # (B, T, code_dim): each frame's query token
+        return summary[:, 1:] - summary[:, :-1]  # a_t: how the summary changes from frame t to t+1
 
     def forward(self, video: torch.Tensor) -> LAMOutput:
         """video: (B, T, C, H, W) in [0, 1], 2 <= T <= max_frames -> predicted frames 1..T-1, actions, loss."""
         self._check_video(video, max_frames=self.config.max_frames)
         config = self.config
         patches = to_patches(video * 2 - 1, config.patch_size)  # (B, T, S, p*p*C)
-        quantized = self.quantizer(self.encode_actions(patches))  # quantized (B, T-1, code_dim)
-        x = self.decoder_in(patches[:, :-1]) + self.action_in(quantized.quantized)[:, :, None]  # (B, T-1, S, D)
+        latent = self.encode_actions(patches)  # (B, T-1, code_dim)
+        quantized = self.quantizer(latent)
+        actions = quantized.quantized
+        if self.training and config.unquantized_fraction > 0:
+            continuous = torch.rand(*actions.shape[:-1], 1, device=actions.device) < config.unquantized_fraction
+            actions = torch.where(continuous, latent.float(), actions)  # (B, T-1, code_dim)
+        x = self.decoder_in(patches[:, :-1]) + self.action_in(actions)[:, :, None]  # (B, T-1, S, D)
         predicted = self.decoder_out(self.decoder(x))  # (B, T-1, S, p*p*C)
         change = from_patches(predicted, config.patch_size, config.frame_height, config.frame_width)
-        recon = video[:, :-1] + change  # (B, T-1, C, H, W)
+        recon = video[:, :-1] + change  # (B, T-1, C, H, W): frame t plus the predicted change
         target = video[:, 1:]
         recon_mse = F.mse_loss(recon.float(), target)
         with torch.no_grad():
             clamped_mse = F.mse_loss(recon.float().clamp(0, 1), target)
         metrics = {"recon_mse": recon_mse.detach(), "psnr": -10 * torch.log10(clamped_mse.clamp_min(1e-10))}
-        return LAMOutput(recon, quantized.codes, recon_mse + quantized.loss, metrics | quantized.metrics)
+        # per-element weighting (see the module docstring)
+        quantizer_weight = config.quantizer.code_dim / (config.channels * config.frame_height * config.frame_width)
+        loss = recon_mse + quantizer_weight * quantized.loss
+        return LAMOutput(recon, quantized.codes, loss, metrics | quantized.metrics)
 
     @torch.no_grad()
     def infer_actions(self, video: torch.Tensor) -> torch.Tensor:
