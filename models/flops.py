@@ -85,8 +85,8 @@ def _model_shapes(model: nn.Module, batch_shape: Sequence[int]) -> tuple[list[St
         S = config.grid[0] * config.grid[1]
         patch_dim, code_dim = config.patch_size ** 2 * config.channels, config.quantizer.code_dim
         encoder, decoder = config.encoder.model_dim, config.decoder.model_dim
-        projections = (2 * B * T * S * patch_dim * encoder + 2 * B * (T - 1) * code_dim * (encoder + decoder)
-                       + 2 * B * (T - 1) * S * 2 * patch_dim * decoder)
+        projections = (2 * B * T * (S * patch_dim + code_dim) * encoder  # patches in, each frame's summary out
+                       + 2 * B * (T - 1) * (code_dim + S * 2 * patch_dim) * decoder)  # action, patches in and out
         distances = 2 * B * (T - 1) * code_dim * config.quantizer.num_codes
         stacks = [StackShape(config.encoder, B, T, S + 1), StackShape(config.decoder, B, T - 1, S)]
         return stacks, projections + distances
