@@ -186,7 +186,7 @@ def measure_generation(config: DynamicsConfig, mode: str, device: torch.device, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=100.0, help="total timed seconds, split over 6 measurements")
+    parser.add_argument("--seconds", type=float, default=90.0, help="total timed seconds, split over 6 measurements")
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny shapes, a few steps: checks the script runs")
     options = parser.parse_args(argv)
     smoke = options.smoke

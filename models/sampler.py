@@ -39,7 +39,7 @@ class FramePredictor:
 
     def __init__(self, dynamics: DynamicsModel, tokens: torch.Tensor, actions: torch.Tensor, use_cache: bool):
         """tokens: (B, T0, h, w) context, actions: (B, T0-1) between its frames."""
-        self.dynamics, self.use_cache = dynamics, use_cache
+        self.dynamics = dynamics
         self.window = dynamics.config.max_frames - 1  # context frames beside the one being generated
         self.tokens = tokens  # (B, t, h, w) the context, at most `window` frames
         self.frame_actions = dynamics.incoming_actions(actions)  # (B, t)
