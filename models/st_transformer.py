@@ -35,7 +35,7 @@ class KVCache:
     A forward pass with the cache writes its frames into slots position, position+1, ...
     and attends to every slot up to its own frame. A pass over a frame that is still being
     sampled overwrites the same slot each step; `advance` commits frames by moving the
-    position. The position is a tensor so a compiled step does not recompile per frame.
+    position. The position is a tensor, so one compiled or CUDA-graphed step serves every frame.
     """
 
     def __init__(self, num_layers: int, positions: int, num_heads: int, head_dim: int, capacity: int,
@@ -44,7 +44,6 @@ class KVCache:
         self.keys = torch.zeros(shape, device=device, dtype=dtype)
         self.values = torch.zeros(shape, device=device, dtype=dtype)
         self.position = torch.zeros((), device=device, dtype=torch.long)
-        self.capacity = capacity
 
     def layer(self, index: int) -> LayerKV:
         return LayerKV(self.keys[index], self.values[index], self.position)
