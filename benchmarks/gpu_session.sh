@@ -3,7 +3,7 @@
 # (dynamics MFU, generation frames/s) then the small tokenizer trained on carried shards.
 #   here:  .venv/bin/python benchmarks/make_gpu_shards.py .gpu/shards
 #   there: bash benchmarks/gpu_session.sh .gpu/shards "$OUT"     (carry .gpu)
-# Needs torch, numpy, einops, opencv, pyarrow on the GPU machine; no Ray, no webdataset.
+# Needs torch, numpy, opencv, pyarrow on the GPU machine; no Ray, no webdataset.
 set -u
 shards=$1 out=$2
 export PYTHONUNBUFFERED=1

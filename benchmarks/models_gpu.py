@@ -11,7 +11,7 @@
    batch 1, after a 4-frame context: frames/s recomputing the context every step, with the
    KV cache, and with the KV cache and each single-frame model call replayed as a CUDA graph.
 
-Plain PyTorch (no Ray); needs torch, numpy and einops. Time-boxed by --seconds: every
+Plain PyTorch (no Ray); needs torch and numpy. Time-boxed by --seconds: every
 measurement gets an equal slice after its warm-up (compilation is reported separately).
 """
 

@@ -5,7 +5,7 @@
 
 SHARDS is a folder from benchmarks/make_gpu_shards.py: train/*.tar to train on and
 heldout/<group>/*.tar (smb, world) never trained on. Needs torch, numpy, opencv, pyarrow and
-einops (models/patches.py); no Ray, no webdataset (shards are read with the stdlib tarfile).
+no Ray, no webdataset (shards are read with the stdlib tarfile).
 
 Training is the real per-worker loop (train/loop.py) in one plain process (LocalContext):
 bf16 autocast, torch.compile per block, AdamW with warmup and cosine decay. To fit the

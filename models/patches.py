@@ -8,7 +8,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 
 
 def to_patches(video: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -17,11 +16,18 @@ def to_patches(video: torch.Tensor, patch_size: int) -> torch.Tensor:
     pad_height = math.ceil(H / patch_size) * patch_size - H
     pad_width = math.ceil(W / patch_size) * patch_size - W
     video = F.pad(video, (0, pad_width, 0, pad_height))
-    return rearrange(video, "b t c (h p) (w q) -> b t (h w) (p q c)", p=patch_size, q=patch_size)
+    B, T, C, H, W = video.shape
+    h, w, p = H // patch_size, W // patch_size, patch_size
+    video = video.reshape(B, T, C, h, p, w, p).permute(0, 1, 3, 5, 4, 6, 2)  # b t h w p q c
+    return video.reshape(B, T, h * w, p * p * C)
 
 
 def from_patches(patches: torch.Tensor, patch_size: int, height: int, width: int) -> torch.Tensor:
     """patches: (B, T, h*w, patch_size*patch_size*C) -> (B, T, C, height, width), cropped."""
-    grid_width = math.ceil(width / patch_size)
-    video = rearrange(patches, "b t (h w) (p q c) -> b t c (h p) (w q)", w=grid_width, p=patch_size, q=patch_size)
-    return video[..., :height, :width]
+    B, T, num_patches, dim = patches.shape
+    p = patch_size
+    w = math.ceil(width / p)
+    h = num_patches // w
+    C = dim // (p * p)
+    video = patches.reshape(B, T, h, w, p, p, C).permute(0, 1, 6, 2, 4, 3, 5)  # b t c h p w q
+    return video.reshape(B, T, C, h * p, w * p)[..., :height, :width]
