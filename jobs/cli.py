@@ -12,6 +12,7 @@ COMMANDS = {
     "ingest": ("jobs.ingest", "keyword search -> download -> 16 s clips -> WebDataset shards + lineage, on Ray"),
     "train": ("jobs.train", "train the tokenizer, LAM or dynamics model from shards on Ray Train (resumable)"),
     "tokenize": ("jobs.tokenize", "clip shards -> token shards (tokens + latent actions) for dynamics training, on Ray"),
+    "play": ("jobs.play", "one image in, a generated frame per chosen latent action out (trained tokenizer + dynamics)"),
 }
 
 

@@ -1,0 +1,101 @@
+"""`genie play`: one image in, a new frame per chosen action out.
+
+    genie play --tokenizer out/run/train/tokenizer-tiny --dynamics out/run/train/dynamics-tiny \\
+        --image start.png --out play.png                  # one frame for each latent action
+    genie play ... --actions 2,2,5,5,1 --out play.png      # a sequence: each frame follows the last
+
+--tokenizer and --dynamics take a checkpoint or a run folder (its newest checkpoint). The
+image is fitted into 160x90 (scaled, then padded with black), the training frame size. The
+PNG shows the start image and the generated frames left to right (one row per branch).
+"""
+
+import argparse
+import pathlib
+import sys
+
+import cv2
+import numpy as np
+import torch
+
+from schemas.shard import FRAME_HEIGHT, FRAME_WIDTH
+
+
+def fit_image(image: np.ndarray) -> np.ndarray:
+    """(h, w, 3) uint8 RGB of any size -> (90, 160, 3), aspect kept, padded with black."""
+    scale = min(FRAME_WIDTH / image.shape[1], FRAME_HEIGHT / image.shape[0])
+    width, height = max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))
+    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((FRAME_HEIGHT, FRAME_WIDTH, 3), np.uint8)
+    top, left = (FRAME_HEIGHT - height) // 2, (FRAME_WIDTH - width) // 2
+    canvas[top:top + height, left:left + width] = resized
+    return canvas
+
+
+def read_image(path: pathlib.Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read an image from {path}")
+    return fit_image(image[..., ::-1])
+
+
+def play_image(world, image: np.ndarray, actions: list[int] | None, seed: int = 0) -> np.ndarray:
+    """Frames (rows, 1 + n, 90, 160, 3) uint8: each row the start image then its generated frames.
+
+    With actions: one row, one frame per action in sequence. Without: one row per latent
+    action, each a single frame from the start image (what each action does there).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    start = torch.from_numpy(image).permute(2, 0, 1).float().div(255)  # (C, H, W)
+    if actions is None:
+        rows = world.num_actions
+        world.reset(start.expand(rows, -1, -1, -1))
+        frames = [world.step(torch.arange(rows), generator)]
+    else:
+        rows = 1
+        world.reset(start[None])
+        frames = [world.step(torch.tensor([action]), generator) for action in actions]
+    video = torch.stack([start.expand(rows, -1, -1, -1), *frames], dim=1)  # (rows, 1+n, C, H, W)
+    return (video.permute(0, 1, 3, 4, 2) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def write_grid(frames: np.ndarray, path: pathlib.Path) -> None:
+    rows, columns, height, width, _ = frames.shape
+    grid = frames.transpose(0, 2, 1, 3, 4).reshape(rows * height, columns * width, 3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), np.ascontiguousarray(grid[..., ::-1])):
+        raise OSError(f"cannot write {path}")
+
+
+def load_world(tokenizer: str, dynamics: str, steps: int, temperature: float):
+    from models.playable import PlayableWorld
+    from train.checkpoint import latest_checkpoint
+    from train.components import load_trained
+
+    return PlayableWorld(load_trained(latest_checkpoint(tokenizer), "tokenizer"),
+                         load_trained(latest_checkpoint(dynamics), "dynamics"), steps, temperature)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="genie play", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokenizer", required=True, help="tokenizer checkpoint or run folder")
+    parser.add_argument("--dynamics", required=True, help="dynamics checkpoint or run folder")
+    parser.add_argument("--image", required=True, type=pathlib.Path, help="the starting image (PNG, JPEG, ...)")
+    parser.add_argument("--actions", help="comma-separated latent actions to play in sequence; default: each action once")
+    parser.add_argument("--out", required=True, type=pathlib.Path, help="PNG to write")
+    parser.add_argument("--steps", type=int, default=25, help="MaskGIT steps per frame")
+    parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=0)
+    options = parser.parse_args(argv)
+    try:
+        actions = [int(a) for a in options.actions.split(",")] if options.actions else None
+    except ValueError:
+        parser.error(f"--actions must be comma-separated integers, got {options.actions!r}")
+    world = load_world(options.tokenizer, options.dynamics, options.steps, options.temperature)
+    frames = play_image(world, read_image(options.image), actions, options.seed)
+    write_grid(frames, options.out)
+    print(f"wrote {options.out}: {frames.shape[0]} row(s) of the start image and {frames.shape[1] - 1} generated frame(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Playing a world: one image in, one frame per latent action out (models/playable.py, jobs/play.py).
+
+The models here are untrained tiny ones: these tests check the plumbing (shapes, context,
+seeds, checks on input), not what a trained world draws; `genie run` trains one.
+"""
+
+import dataclasses
+import json
+import pathlib
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from jobs import play
+from models.config import load_model_configs
+from models.dynamics import DynamicsModel
+from models.playable import PlayableWorld
+from models.sampler import FramePredictor, sample_frame
+from models.tokenizer import VideoTokenizer
+from schemas.config import to_dict
+from train.checkpoint import CHECKPOINT_FORMAT, META_FILE, MODEL_FILE
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    configs = load_model_configs("tiny")
+    return configs, VideoTokenizer(configs.tokenizer).eval(), DynamicsModel(configs.dynamics).eval()
+
+
+def _start_frames(batch: int) -> torch.Tensor:
+    return torch.rand(batch, 3, 90, 160, generator=torch.Generator().manual_seed(1))
+
+
+def test_step_gives_one_frame_per_world_and_extends_the_context(tiny):
+    _, tokenizer, dynamics = tiny
+    world = PlayableWorld(tokenizer, dynamics, steps=4)
+    world.reset(_start_frames(3))
+    for frames_so_far in (2, 3):
+        frames = world.step(torch.tensor([0, 1, world.num_actions - 1]), torch.Generator().manual_seed(0))
+        assert frames.shape == (3, 3, 90, 160)
+        assert 0 <= frames.min() and frames.max() <= 1
+        assert world.predictor.tokens.shape[1] == frames_so_far
+
+
+def test_step_is_the_sampled_grid_decoded(tiny):
+    """What a world step returns is exactly the MaskGIT sample for that action, decoded."""
+    _, tokenizer, dynamics = tiny
+    start, actions = _start_frames(2), torch.tensor([3, 5])
+    world = PlayableWorld(tokenizer, dynamics, steps=5, temperature=1.5)
+    world.reset(start)
+    frames = world.step(actions, torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        tokens = tokenizer.encode(start[:, None])
+        predictor = FramePredictor(dynamics, tokens, torch.empty(2, 0, dtype=torch.long), use_cache=False)
+        expected = tokenizer.decode(sample_frame(predictor, actions, 5, 1.5, torch.Generator().manual_seed(7))[:, None])[:, 0]
+    torch.testing.assert_close(frames, expected)
+
+
+def test_same_seed_same_frames(tiny):
+    _, tokenizer, dynamics = tiny
+    runs = []
+    for _ in range(2):
+        world = PlayableWorld(tokenizer, dynamics, steps=3)
+        world.reset(_start_frames(1))
+        generator = torch.Generator().manual_seed(3)
+        runs.append(torch.cat([world.step(torch.tensor([a]), generator) for a in (1, 4)]))
+    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)
+
+
+def test_bad_use_is_refused_with_a_clear_error(tiny):
+    configs, tokenizer, dynamics = tiny
+    world = PlayableWorld(tokenizer, dynamics, steps=2)
+    with pytest.raises(RuntimeError, match="reset"):
+        world.step(torch.tensor([0]))
+    world.reset(_start_frames(1))
+    with pytest.raises(ValueError, match=r"actions must lie in \[0, 8\)"):
+        world.step(torch.tensor([8]))
+    with pytest.raises(ValueError, match="actions must lie"):
+        world.step(torch.tensor([-1]))
+    other_grid = dataclasses.replace(configs.dynamics, token_height=configs.dynamics.token_height + 1)
+    with pytest.raises(ValueError, match="grid"):
+        PlayableWorld(tokenizer, DynamicsModel(other_grid))
+
+
+@pytest.mark.parametrize("height,width,filled", [(240, 256, (90, 96)), (720, 1280, (90, 160)), (100, 400, (40, 160))])
+def test_fit_image_keeps_the_aspect_and_pads_with_black(height, width, filled):
+    image = np.full((height, width, 3), 200, np.uint8)
+    fitted = play.fit_image(image)
+    assert fitted.shape == (90, 160, 3) and fitted.dtype == np.uint8
+    rows, columns = np.nonzero(fitted[..., 0])
+    assert (rows.max() - rows.min() + 1, columns.max() - columns.min() + 1) == filled
+    assert int(np.count_nonzero(fitted[..., 0])) == filled[0] * filled[1]
+
+
+def _write_checkpoint(folder: pathlib.Path, component: str, model: torch.nn.Module, config) -> pathlib.Path:
+    checkpoint = folder / "checkpoint_000000001"
+    checkpoint.mkdir(parents=True)
+    meta = {"format": CHECKPOINT_FORMAT, "component": component, "step": 1, "model_config": to_dict(config)}
+    (checkpoint / META_FILE).write_text(json.dumps(meta))
+    torch.save(model.state_dict(), checkpoint / MODEL_FILE)
+    return folder
+
+
+def test_genie_play_writes_the_start_image_and_a_frame_per_action(tiny, tmp_path):
+    configs, tokenizer, dynamics = tiny
+    tokenizer_run = _write_checkpoint(tmp_path / "tok", "tokenizer", tokenizer, configs.tokenizer)
+    dynamics_run = _write_checkpoint(tmp_path / "dyn", "dynamics", dynamics, configs.dynamics)
+    image = (np.random.default_rng(0).random((240, 256, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "start.png"), image)
+    common = ["--tokenizer", str(tokenizer_run), "--dynamics", str(dynamics_run), "--image", str(tmp_path / "start.png"),
+              "--steps", "2"]
+
+    assert play.main([*common, "--out", str(tmp_path / "branches.png")]) == 0
+    branches = cv2.imread(str(tmp_path / "branches.png"))
+    assert branches.shape == (8 * 90, 2 * 160, 3)  # a row per latent action: start, next frame
+    start = play.fit_image(image[..., ::-1])[..., ::-1]  # what the world starts from, BGR as read back
+    for row in range(8):
+        np.testing.assert_array_equal(branches[row * 90:(row + 1) * 90, :160], start)
+
+    assert play.main([*common, "--actions", "2,2,5", "--out", str(tmp_path / "sequence.png")]) == 0
+    assert cv2.imread(str(tmp_path / "sequence.png")).shape == (90, 4 * 160, 3)
+
+
+def test_genie_play_refuses_bad_input(tiny, tmp_path):
+    configs, tokenizer, dynamics = tiny
+    tokenizer_run = _write_checkpoint(tmp_path / "tok", "tokenizer", tokenizer, configs.tokenizer)
+    dynamics_run = _write_checkpoint(tmp_path / "dyn", "dynamics", dynamics, configs.dynamics)
+    (tmp_path / "not_an_image.png").write_bytes(b"hello")
+    common = ["--tokenizer", str(tokenizer_run), "--dynamics", str(dynamics_run), "--out", str(tmp_path / "out.png")]
+    with pytest.raises(ValueError, match="cannot read an image"):
+        play.main([*common, "--image", str(tmp_path / "not_an_image.png")])
+    cv2.imwrite(str(tmp_path / "start.png"), np.zeros((90, 160, 3), np.uint8))
+    with pytest.raises(SystemExit):
+        play.main([*common, "--image", str(tmp_path / "start.png"), "--actions", "1,x"])
+    with pytest.raises(ValueError, match="actions must lie"):
+        play.main([*common, "--image", str(tmp_path / "start.png"), "--actions", "1,99", "--steps", "1"])
+    with pytest.raises(Exception, match="holds a tokenizer checkpoint, not a dynamics"):
+        play.main(["--tokenizer", str(tokenizer_run), "--dynamics", str(tokenizer_run), "--out", str(tmp_path / "o.png"),
+                   "--image", str(tmp_path / "start.png")])
+    assert not (tmp_path / "out.png").exists()
