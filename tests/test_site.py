@@ -238,11 +238,14 @@ def test_catalog_file_outside_videos_is_rejected(tiny_corpus, tmp_path):
         VideoSite(tmp_path)
 
 
-def test_cli_prints_urls_serves_and_stops_on_interrupt(tiny_corpus):
-    """`main` prints the base and search URLs, serves the feed, and exits 0 on Ctrl-C."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_cli_prints_urls_serves_and_stops_on_a_signal(tiny_corpus, stop):
+    """`main` prints the base and search URLs, serves the feed, and exits 0 on Ctrl-C or
+    SIGTERM, also when started with SIGINT ignored (a background job of a script)."""
     code = "import sys, world.site; sys.exit(world.site.main(sys.argv[1:]))"
     command = [sys.executable, "-c", code, "--corpus", str(tiny_corpus[0]), "--fault", f"{SPEEDRUN}=status:503"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    ignore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=ignore_sigint)
     try:
         base_line = process.stdout.readline()
         search_line = process.stdout.readline()
@@ -253,7 +256,7 @@ def test_cli_prints_urls_serves_and_stops_on_interrupt(tiny_corpus):
             assert response.read().startswith(b"<?xml")
         with pytest.raises(urllib.error.HTTPError, match="503"):
             DIRECT.open(f"{base_url}/media/{SPEEDRUN}.mp4", timeout=5)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         assert process.wait(timeout=10) == 0
     finally:
         if process.poll() is None:

@@ -53,6 +53,7 @@ CLI: `genie world serve --corpus DIR [--smb DIR] [--port N] [--fault ID=KIND[:AR
 
 import argparse
 import pathlib
+import signal
 import threading
 import urllib.parse
 
@@ -161,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     print(f"serving {len(site.video_ids())} videos at {site.url}/", flush=True)
     print(f"search feed for yt-dlp: {site.search_url('mario speedrun')}", flush=True)
+    # Ctrl-C and SIGTERM stop it cleanly even when started from a script in the background,
+    # where the shell leaves SIGINT ignored and Python then raises no KeyboardInterrupt.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.default_int_handler)
     try:
         site.serve_forever()
     except KeyboardInterrupt:
