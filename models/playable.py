@@ -31,6 +31,10 @@ class PlayableWorld:
     @torch.no_grad()
     def reset(self, frames: torch.Tensor) -> None:
         """frames: (B, C, H, W) in [0, 1], the starting image of each of B worlds."""
+        config = self.tokenizer.config
+        expected = (config.channels, config.frame_height, config.frame_width)
+        if frames.dim() != 4 or tuple(frames.shape[1:]) != expected:
+            raise ValueError(f"frames must be (B, {', '.join(map(str, expected))}), got {tuple(frames.shape)}")
         tokens = self.tokenizer.encode(frames[:, None])  # (B, 1, h, w)
         no_actions = torch.empty(tokens.shape[0], 0, dtype=torch.long, device=tokens.device)
         self.predictor = FramePredictor(self.dynamics, tokens, no_actions, use_cache=True)

@@ -75,6 +75,8 @@ def test_bad_use_is_refused_with_a_clear_error(tiny):
     world = PlayableWorld(tokenizer, dynamics, steps=2)
     with pytest.raises(RuntimeError, match="reset"):
         world.step(torch.tensor([0]))
+    with pytest.raises(ValueError, match=r"frames must be \(B, 3, 90, 160\)"):
+        world.reset(torch.rand(1, 3, 120, 160))
     world.reset(_start_frames(1))
     with pytest.raises(ValueError, match=r"actions must lie in \[0, 8\)"):
         world.step(torch.tensor([8]))
