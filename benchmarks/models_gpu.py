@@ -5,7 +5,8 @@
 
 1. Dynamics training at ~400M parameters (24 layers, d1024, 16 heads x 64, MLP 4d) on
    T=16 frames of 23x40 tokens in bf16 autocast with fused AdamW: tokens/s and MFU, eager
-   and with each ST block compiled (torch.compile, fullgraph). FLOPs from models/flops.py;
+   and compiled (torch.compile: each ST block with fullgraph, or with --compile-scope model
+   the whole model), at the largest of --batches that fits. FLOPs from models/flops.py;
    peak dense bf16 FLOP/s from the table below, keyed by the device name.
 2. Generation with the small config (12 layers, d512) in bf16, 25 MaskGIT steps a frame,
    batch 1, after a 4-frame context: frames/s recomputing the context every step, with the
@@ -75,14 +76,17 @@ def training_config(smoke: bool) -> DynamicsConfig:
     return DynamicsConfig(transformer=transformer)
 
 
-def measure_training(config: DynamicsConfig, batch: int, compiled: bool, device: torch.device,
+def measure_training(config: DynamicsConfig, batch: int, compile_scope: str | None, device: torch.device,
                      seconds: float, smoke: bool) -> dict:
     torch.manual_seed(0)
     with device:
         model = DynamicsModel(config)
-    if compiled:
+    backend = "eager" if smoke else "inductor"
+    if compile_scope == "blocks":
         for block in model.blocks:  # one graph per block, shared by all blocks; no graph breaks allowed
-            block.compile(fullgraph=True, backend="eager" if smoke else "inductor")
+            block.compile(fullgraph=True, backend=backend)
+    elif compile_scope == "model":  # embeddings, masking and loss fused too
+        model.compile(backend=backend)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
     shape = (batch, config.max_frames, config.token_height, config.token_width)
     tokens = torch.randint(0, config.num_codes, shape, device=device)
@@ -188,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=90.0, help="total timed seconds, split over 6 measurements")
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny shapes, a few steps: checks the script runs")
+    parser.add_argument("--batches", default="4,2,1",
+                        help="training batches (windows of 16 frames) to try, largest first; the first that fits is used")
+    parser.add_argument("--compile-scope", choices=["blocks", "model"], default="blocks",
+                        help="what the compiled training run compiles")
     options = parser.parse_args(argv)
     smoke = options.smoke
     device = torch.device("cpu" if smoke or not torch.cuda.is_available() else "cuda")
@@ -198,12 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
 
     train_config = training_config(smoke)
-    batches = [2] if smoke else [4, 2, 1]
-    for compiled in (False, True):
-        name = f"dynamics train {'compiled' if compiled else 'eager'}"
+    batches = [2] if smoke else [int(b) for b in options.batches.split(",")]
+    for compile_scope in (None, options.compile_scope):
+        name = f"dynamics train {'compiled (' + compile_scope + ')' if compile_scope else 'eager'}"
         print(f"{name} ...", flush=True)
         try:
-            result = largest_fitting_batch(train_config, batches, device, compiled=compiled,
+            result = largest_fitting_batch(train_config, batches, device, compile_scope=compile_scope,
                                            seconds=slice_seconds, smoke=smoke)
             batches = [result["batch"]]  # the compiled run uses the eager run's batch
             mfu = "n/a (no peak for this device)" if result["mfu"] is None else f"MFU {100 * result['mfu']:.1f}%"
