@@ -61,7 +61,7 @@ def format_table(stats: Mapping) -> str:
         lines.append(f"{'step':<10}{'cpu s':>10}{'src s/cpu s':>14}")
         for step, figures in stats["throughput"].items():
             rate = figures["source_s_per_cpu_s"]
-            lines.append(f"{step:<10}{figures['cpu_s']:>10.2f}{rate if rate is None else round(rate, 1):>14}")
+            lines.append(f"{step:<10}{figures['cpu_s']:>10.2f}{'-' if rate is None else f'{rate:.1f}':>14}")
     if stats["videos_per_node"]:
         lines.append("videos per node: " + ", ".join(f"{node[:12]}={count}" for node, count in stats["videos_per_node"].items()))
     return "\n".join(lines)
@@ -93,7 +93,10 @@ def _clip_hours(clips: list[Mapping]) -> float:
 
 def _throughput(processed: list[Mapping]) -> dict:
     """CPU per step, plus "other": the processing workers' own CPU outside the timed steps
-    (pipe reads, lineage writes, Ray's threads in the worker)."""
+    (pipe reads, lineage writes, Ray's threads in the worker). Empty when the run processed
+    no video (a rerun with everything finished)."""
+    if not processed:
+        return {}
     source_s = sum(row.get("source_s") or 0.0 for row in processed)
     totals = {step: sum((row.get("timings") or {}).get(step, 0.0) for row in processed) for step in (*STEPS, "worker_s")}
     in_worker = sum(totals[step] for step in ("probe_s", "detect_s", "quality_s", "write_s"))

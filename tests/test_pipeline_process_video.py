@@ -11,6 +11,7 @@ from pipeline import lineage
 from pipeline.process_video import SHARDS, ProcessVideo, SplitConfig
 from pipeline.quality import QualityConfig
 from pipeline.rows import to_batch, to_rows
+from pipeline import stats
 from pipeline.shards import ShardConfig
 from schemas.ids import video_key
 from schemas.manifest import VIDEO_SCHEMA
@@ -101,3 +102,19 @@ def test_consolidate_gathers_parts_and_other_rows_into_valid_tables(smb_dir, tmp
     assert sorted(videos.column("video_id").to_pylist()) == ["off", "smb-1-1"]
     assert set(clips.column("video_id").to_pylist()) == {"smb-1-1"}
     assert (tmp_path / lineage.MANIFEST / lineage.VIDEOS_FILE).is_file()
+
+
+def test_stats_of_a_run_and_of_a_rerun_with_nothing_left_to_do(smb_dir, tmp_path):
+    """The stats table prints per-step throughput for a run that processed videos, and prints
+    (without it) for a rerun in which every video was already finished."""
+    processed = process(tmp_path, video_row("smb-1-1", smb_dir / "smb_1_1.mp4"))
+    videos, clips = lineage.consolidate(tmp_path, [])
+    first = stats.run_stats(videos, clips, processed)
+    assert first["throughput"]["decode"]["cpu_s"] > 0 and first["throughput"]["decode"]["source_s_per_cpu_s"] > 0
+    assert "decode" in stats.format_table(first)
+
+    rerun = stats.run_stats(videos, clips, [])
+    assert rerun["throughput"] == {}
+    assert rerun["clips"] == first["clips"] and rerun["stages"] == first["stages"]
+    table = stats.format_table(rerun)
+    assert "quality" in table and "src s/cpu s" not in table
