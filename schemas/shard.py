@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from schemas.validation import SchemaError, validate_row
+from schemas.validation import SchemaError, decode_json_row, validate_row
 
 SHARD_SPEC_VERSION = "1"
 FRAME_WIDTH = 160
@@ -88,14 +88,7 @@ def decode_sample(sample: dict) -> tuple[np.ndarray, dict]:
 
 def decode_meta(raw: bytes) -> dict:
     """The sample's metadata, validated against SAMPLE_META_SCHEMA."""
-    try:
-        meta = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise SchemaError(f"field {META_FIELD!r} is not JSON: {error}") from None
-    if not isinstance(meta, dict):
-        raise SchemaError(f"field {META_FIELD!r} is not a JSON object")
-    validate_row(meta, SAMPLE_META_SCHEMA)
-    return meta
+    return decode_json_row(raw, SAMPLE_META_SCHEMA, META_FIELD)
 
 
 def _check_frames(frames: np.ndarray) -> None:

@@ -19,7 +19,7 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from schemas.validation import SchemaError, validate_row
+from schemas.validation import SchemaError, decode_json_row, validate_row
 
 TOKEN_SHARD_SPEC_VERSION = "1"
 TOKENS_FIELD = "tokens.npy"
@@ -74,14 +74,7 @@ def decode_token_sample(sample: dict) -> tuple[np.ndarray, np.ndarray, dict]:
 
 def decode_token_meta(raw: bytes) -> dict:
     """The sample's metadata, validated against TOKEN_META_SCHEMA."""
-    try:
-        meta = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise SchemaError(f"field {META_FIELD!r} is not JSON: {error}") from None
-    if not isinstance(meta, dict):
-        raise SchemaError(f"field {META_FIELD!r} is not a JSON object")
-    validate_row(meta, TOKEN_META_SCHEMA)
-    return meta
+    return decode_json_row(raw, TOKEN_META_SCHEMA, META_FIELD)
 
 
 def _check_arrays(tokens: np.ndarray, actions: np.ndarray, meta: dict) -> None:

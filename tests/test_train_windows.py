@@ -1,5 +1,6 @@
 import dataclasses
 import io
+import json
 import itertools
 
 import numpy as np
@@ -150,3 +151,10 @@ def test_token_sample_rejects_pickles_and_out_of_range_codes():
         token_spec.decode_token_sample({**sample, token_spec.TOKENS_FIELD: pickled.getvalue()})
     with pytest.raises(token_spec.SchemaError, match="num_codes"):
         token_spec.encode_token_sample(np.full((2, 1, 1), 4, np.uint16), np.zeros(1, np.uint8), meta)
+    with pytest.raises(token_spec.SchemaError, match="'json' is not JSON"):
+        token_spec.decode_token_sample({**sample, token_spec.META_FIELD: b"{oops"})
+    with pytest.raises(token_spec.SchemaError, match="'json' is not a JSON object"):
+        token_spec.decode_token_sample({**sample, token_spec.META_FIELD: b"[1, 2]"})
+    with pytest.raises(token_spec.SchemaError, match="'num_codes' is required"):
+        token_spec.decode_token_sample({**sample, token_spec.META_FIELD: json.dumps(
+            {**json.loads(sample[token_spec.META_FIELD]), "num_codes": None}).encode()})
