@@ -5,7 +5,7 @@
 
 1. Dynamics training at ~400M parameters (24 layers, d1024, 16 heads x 64, MLP 4d) on
    T=16 frames of 23x40 tokens in bf16 autocast with fused AdamW: tokens/s and MFU, eager
-   and compiled (torch.compile: each ST block with fullgraph, or with --compile-scope model
+   and compiled (torch.compile with fullgraph: each ST block, or with --compile-scope model
    the whole model), at the largest of --batches that fits. FLOPs from models/flops.py;
    peak dense bf16 FLOP/s from the table below, keyed by the device name.
 2. Generation with the small config (12 layers, d512) in bf16, 25 MaskGIT steps a frame,
@@ -85,8 +85,8 @@ def measure_training(config: DynamicsConfig, batch: int, compile_scope: str | No
     if compile_scope == "blocks":
         for block in model.blocks:  # one graph per block, shared by all blocks; no graph breaks allowed
             block.compile(fullgraph=True, backend=backend)
-    elif compile_scope == "model":  # embeddings, masking and loss fused too
-        model.compile(backend=backend)
+    elif compile_scope == "model":  # embeddings, masking and loss in the same graph
+        model.compile(fullgraph=True, backend=backend)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
     shape = (batch, config.max_frames, config.token_height, config.token_width)
     tokens = torch.randint(0, config.num_codes, shape, device=device)

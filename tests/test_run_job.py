@@ -3,6 +3,7 @@ rendered, served, ingested, the three tiny models trained a few steps, a world p
 
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -21,10 +22,7 @@ STEPS = 3
 
 
 def _short_training_config(name: str, folder: pathlib.Path) -> pathlib.Path:
-    text = (CONFIGS / name).read_text()
-    for key in ("max_steps", "checkpoint_every"):
-        lines = [f"{key} = {STEPS}" if line.split("=")[0].strip() == key else line for line in text.splitlines()]
-        text = "\n".join(lines)
+    text = re.sub(r"^(max_steps|checkpoint_every) = .*$", rf"\1 = {STEPS}", (CONFIGS / name).read_text(), flags=re.M)
     path = folder / name
     path.write_text(text)
     return path
