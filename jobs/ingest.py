@@ -29,7 +29,7 @@ import sys
 import time
 
 from pipeline import lineage
-from pipeline.download import Download, DownloadConfig, write_atomic
+from pipeline.download import Download, DownloadConfig
 from pipeline.keywords import KeywordFilter
 from pipeline.process_video import SHARDS, ProcessVideo, SplitConfig
 from pipeline.quality import QualityConfig
@@ -39,6 +39,7 @@ from pipeline.search import SearchConfig, search
 from pipeline.shards import ShardConfig, remove_temporaries
 from pipeline.stats import format_table, run_stats
 from schemas.config import load
+from schemas.shard_io import write_atomic
 
 DEFAULT_CONFIG = "ingest_local.toml"
 DOWNLOADS = "downloads"
