@@ -257,6 +257,7 @@ def _run_locked(config: IngestConfig) -> dict:
               for row in rejected + unfinished]  # fmt: skip
     videos, clips = lineage.consolidate(output, others)
     stats = run_stats(videos, clips, finished, wall_s=time.monotonic() - started)
+    stats["failed_queries"] = found.failed_queries  # a query is no video row, so its reason is kept here
     write_atomic(output / STATS_FILE, json.dumps(stats, indent=1, sort_keys=True).encode())
     if config.progress:
         print(format_table(stats), file=sys.stderr)
