@@ -11,11 +11,12 @@ sample tables are 100x larger), plus PyAV's one-time import. The question it ans
 hand-written reader saves over ffprobe?
 """
 
+import os
 import pathlib
-import resource
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SMB = ROOT.parent / "shared" / "corpus" / "smb"
@@ -25,14 +26,12 @@ from pipeline.mp4 import read_mp4_info  # noqa: E402
 from pipeline.probe import ffprobe  # noqa: E402
 
 
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+own_cpu = time.process_time
 
 
 def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    times = os.times()
+    return times.children_user + times.children_system
 
 
 def per_file_ms(read, files: list[pathlib.Path], clock=own_cpu, repeats: int = 3) -> float:

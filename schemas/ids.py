@@ -46,7 +46,15 @@ def check_clip_id(text: object) -> str:
 
     Called wherever a clip id is read from outside (a shard sample, a manifest), so a hostile
     id (`../../x`) never reaches a member name or a path."""
+    problem = clip_id_problem(text)
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
+def clip_id_problem(text: object) -> str | None:
+    """Why `text` is not a clip id, or None if it is one."""
     match = _CLIP_ID.fullmatch(text) if isinstance(text, str) else None
     if match is None or int(match.group(2)) >= int(match.group(3)):
-        raise ValueError(f"{str(text)[:80]!r} is not a clip id (<16 hex>_<start>_<end>, 9 digits each, start < end)")
-    return text
+        return f"{str(text)[:80]!r} is not a clip id (<16 hex>_<start>_<end>, 9 digits each, start < end)"
+    return None

@@ -7,7 +7,7 @@ reason). Stats are derived from these tables, never kept on the side.
 
 import pyarrow as pa
 
-from schemas.ids import check_clip_id
+from schemas.ids import clip_id_problem
 from schemas.validation import validate_row, validate_table
 
 MANIFEST_VERSION = "1"
@@ -91,11 +91,8 @@ def _reason_unless_ok(row) -> str | None:
 
 
 def _clip_id_is_valid(row) -> str | None:
-    try:
-        check_clip_id(row["clip_id"])
-    except ValueError as error:
-        return f"field 'clip_id': {error}"
-    return None
+    problem = clip_id_problem(row["clip_id"])
+    return f"field 'clip_id': {problem}" if problem else None
 
 
 def _span_is_ordered(row) -> str | None:

@@ -47,6 +47,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from schemas.ids import clip_id_problem
 from schemas.validation import RowRule, SchemaError, validate_row
 
 SHARD_SUFFIX = ".tar"
@@ -388,6 +389,18 @@ def read_json(raw: bytes, field: str) -> dict:
     if not isinstance(row, dict):
         raise ShardError(f"field {field!r} is not a JSON object")
     return row
+
+
+def spec_rule(version: str) -> RowRule:
+    """The rule every sample's metadata obeys: the reader's spec version, a valid clip id."""
+
+    def rule(row: Mapping) -> str | None:
+        if row["spec_version"] != version:
+            return f"field 'spec_version': {row['spec_version']!r}, this reader knows {version!r}"
+        problem = clip_id_problem(row["clip_id"])
+        return f"field 'clip_id': {problem}" if problem else None
+
+    return rule
 
 
 def read_meta(raw: bytes, schema: pa.Schema, field: str, rules: tuple[RowRule, ...] = ()) -> dict:

@@ -23,9 +23,8 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from schemas import ids
 from schemas.shard import MAX_CLIP_FRAMES, FRAME_HEIGHT, FRAME_WIDTH
-from schemas.shard_io import ShardError, read_meta, read_npy
+from schemas.shard_io import ShardError, read_meta, read_npy, spec_rule
 from schemas.validation import validate_row
 
 TOKEN_SHARD_SPEC_VERSION = "1"
@@ -54,14 +53,8 @@ TOKEN_META_SCHEMA = pa.schema(
 )
 
 
-def _meta_rule(row: dict) -> str | None:
-    """What the schema's types cannot say: the version, the clip id, sizes within bounds."""
-    if row["spec_version"] != TOKEN_SHARD_SPEC_VERSION:
-        return f"field 'spec_version': {row['spec_version']!r}, this reader knows {TOKEN_SHARD_SPEC_VERSION!r}"
-    try:
-        ids.check_clip_id(row["clip_id"])
-    except ValueError as error:
-        return f"field 'clip_id': {error}"
+def _bounds_rule(row: dict) -> str | None:
+    """What the schema's types cannot say: every size within its bound."""
     bounds = {"n_frames": MAX_CLIP_FRAMES, "grid_height": FRAME_HEIGHT, "grid_width": FRAME_WIDTH,
               "num_codes": np.iinfo(TOKEN_DTYPE).max + 1, "num_actions": np.iinfo(ACTION_DTYPE).max + 1}
     for name, most in bounds.items():
@@ -70,10 +63,13 @@ def _meta_rule(row: dict) -> str | None:
     return None
 
 
+_RULES = (spec_rule(TOKEN_SHARD_SPEC_VERSION), _bounds_rule)
+
+
 def encode_token_sample(tokens: np.ndarray, actions: np.ndarray, meta: dict) -> dict:
     """A WebDataset sample (key -> bytes) from tokens (T, h, w), actions (T-1,) and metadata."""
     meta = {"spec_version": TOKEN_SHARD_SPEC_VERSION, **meta}
-    validate_row(meta, TOKEN_META_SCHEMA, rules=(_meta_rule,))
+    validate_row(meta, TOKEN_META_SCHEMA, rules=_RULES)
     _check_arrays(tokens, actions, meta)
     return {
         "__key__": meta["clip_id"],
@@ -101,7 +97,7 @@ def decode_token_sample(sample: dict) -> tuple[np.ndarray, np.ndarray, dict]:
 
 def decode_token_meta(raw: bytes) -> dict:
     """The sample's metadata, validated against TOKEN_META_SCHEMA and the spec's rules."""
-    return read_meta(raw, TOKEN_META_SCHEMA, META_FIELD, (_meta_rule,))
+    return read_meta(raw, TOKEN_META_SCHEMA, META_FIELD, _RULES)
 
 
 def _check_arrays(tokens: np.ndarray, actions: np.ndarray, meta: dict) -> None:
