@@ -230,6 +230,7 @@ def _run_locked(config: IngestConfig) -> dict:
     for folder in (SHARDS, lineage.PARTS, lineage.MANIFEST, f"{DOWNLOADS}/incoming", f"{DOWNLOADS}/videos"):
         (output / folder).mkdir(parents=True, exist_ok=True)
         remove_temporaries(output / folder)
+    remove_temporaries(output)  # stats.json's
     for partial in (output / DOWNLOADS / "incoming").iterdir():  # downloads a killed run left half done
         if not partial.is_dir():
             partial.unlink()
