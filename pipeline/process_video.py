@@ -72,7 +72,8 @@ class ProcessVideo:
 
     def __call__(self, batch: Mapping[str, Sequence]) -> Batch:
         rows = [self.process(row) for row in to_rows(batch)]
-        return to_batch(rows, columns=[*batch, "timings", "source_s"])
+        names = dict.fromkeys(name for row in rows for name in row)  # ok, dropped and failed rows fill different columns
+        return to_batch([{name: row.get(name) for name in names} for row in rows], columns=[*batch, "timings", "source_s"])
 
     def process(self, video: Mapping) -> dict:
         """One video through every step; its finished row, an error row whatever goes wrong."""
