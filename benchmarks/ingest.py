@@ -16,6 +16,12 @@ CPU is read from a cgroup (cpuacct) holding the run and all its descendants, Ray
 and workers included; where no cgroup can be made, from RUSAGE_CHILDREN, which misses
 processes that are not waited for (Ray's) and is reported as such.
 
+--no-ray [--compare DIR ...] measures the job's stages (search, download, probe, decode, detect,
+score, shards, lineage) in one process without Ray, for this checkout and for each other
+checkout given (e.g. an earlier commit unpacked with `git archive`), alternating, plus (b)
+and (c): what a code change costs per video, free of Ray's start-up (which a loaded machine
+can stall past Ray's 30-second node start limit).
+
 --long-video makes a one-hour 1280x720 30 fps video (one minute encoded, looped by stream
 copy) and runs the processing worker's code on it and on its first minute, printing peak RSS
 of the worker and of its ffmpeg: memory must not grow with length (target <= 1.5 GiB).
@@ -167,6 +173,54 @@ def print_three(results: dict) -> None:
         f"{step} {figures['cpu_s']:.2f} CPU-s" for step, figures in results["ours"]["steps"].items()))  # fmt: skip
 
 
+def stages(url: str, output: str, code: str) -> None:
+    """The job's stages in this process, with the pipeline code found in `code`; prints counts."""
+    sys.path.insert(0, code)
+    from jobs.ingest import default_config, with_site
+    from pipeline import lineage
+    from pipeline.download import Download
+    from pipeline.keywords import KeywordFilter
+    from pipeline.process_video import ProcessVideo
+    from pipeline.rows import is_ok, to_batch, to_rows
+    from pipeline.search import search
+
+    config = with_site(default_config(), url)
+    found = search(config.search)
+    judged = to_rows(KeywordFilter(config.search.rules)(to_batch(found.videos, columns=("video_id",))))
+    download = Download(config.download, pathlib.Path(output) / "downloads")
+    process = ProcessVideo(config.split, config.quality, config.shards, output, "bench")
+    rows = [to_rows(process(download(to_batch([row]))))[0] for row in judged if is_ok(row)]
+    videos, clips = lineage.consolidate(output)
+    print(json.dumps({"videos": len(rows), "ok": sum(is_ok(row) for row in rows), "clips": clips.num_rows}))
+
+
+def no_ray(work: pathlib.Path, flat: pathlib.Path, codes: list[pathlib.Path], rounds: int, ours_only: bool) -> None:
+    seconds = source_seconds(flat)
+    print(f"corpus: {len(list(flat.glob('*.mp4')))} files, {seconds:.0f} s of video; stages in one process, no Ray")
+    cpu: dict[str, list[float]] = {str(code): [] for code in codes}
+    for _ in range(rounds):
+        for code in codes:
+            site, url = serve(work / "world")
+            try:
+                output = work / "stages_out"
+                shutil.rmtree(output, ignore_errors=True)
+                spent, _, method = measure([PYTHON, __file__, "--stages", url, str(output), str(code)])
+            finally:
+                site.terminate()
+                site.wait()
+            cpu[str(code)].append(spent)
+            print(f"  {code}: {spent:.1f} CPU-s  {seconds / spent:.1f} source-s/CPU-s  [{method}]", flush=True)
+    if not ours_only:
+        env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+        peer, _, _ = measure(["bash", str(BENCH / "peer_ingest.sh"), str(flat), str(work / "peer_out")], env)
+        floor, _, _ = measure(["bash", str(BENCH / "decode_floor.sh"), str(flat)])
+        print(f"(b) peer recipe {peer:.1f} CPU-s {seconds / peer:.1f} source-s/CPU-s; (c) decode floor {floor:.1f} CPU-s")
+    for code, values in cpu.items():
+        best = min(values)
+        ratios = f";  vs (b) {peer / best:.1f}x, (c)/it {best / floor:.2f}x" if not ours_only else ""
+        print(f"{code}: best {best:.1f} CPU-s of {len(values)}, {seconds / best:.1f} source-s/CPU-s{ratios}")
+
+
 def worker_rss(path: str, output: str) -> None:
     """Run the processing worker's code on one file; print its and its children's peak RSS."""
     sys.path.insert(0, str(ROOT))
@@ -214,14 +268,25 @@ def main() -> int:
     parser.add_argument("--long-video", action="store_true", help="also run the one-hour 1280x720 memory check")
     parser.add_argument("--long-video-only", action="store_true", help="only the memory check")
     parser.add_argument("--ours-only", action="store_true", help="skip (b) and (c), for quick iterations")
+    parser.add_argument("--no-ray", action="store_true", help="the job's stages in one process, per checkout (see above)")
+    parser.add_argument("--compare", type=pathlib.Path, nargs="*", default=[], help="other checkouts for --no-ray")
+    parser.add_argument("--rounds", type=int, default=2, help="--no-ray: runs per checkout, alternating")
     parser.add_argument("--worker-rss", nargs=2, metavar=("VIDEO", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--stages", nargs=3, metavar=("URL", "OUT", "CODE"), help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.worker_rss:
         worker_rss(*options.worker_rss)
         return 0
+    if options.stages:
+        stages(*options.stages)
+        return 0
     work = options.work or pathlib.Path(tempfile.mkdtemp(prefix="genie-ingest-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder: {work}")
+    if options.no_ray:
+        flat = make_corpus(work, options.world_videos, options.world_min_s, options.world_max_s, options.seed)
+        no_ray(work, flat, [ROOT, *(path.resolve() for path in options.compare)], options.rounds, options.ours_only)
+        return 0
     if not options.long_video_only:
         flat = make_corpus(work, options.world_videos, options.world_min_s, options.world_max_s, options.seed)
         results = run_three(work, flat, options.ours_only)
