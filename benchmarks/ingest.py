@@ -68,7 +68,7 @@ def source_seconds(folder: pathlib.Path) -> float:
     return total
 
 
-def measure(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
+def measure(command: list[str], env: dict | None = None, stdout: pathlib.Path | None = None) -> tuple[float, float, str]:
     """(CPU seconds of the command and everything it starts, wall seconds, how CPU was read)."""
     group = CGROUP / f"genie-bench-{os.getpid()}-{time.monotonic_ns()}"
     try:
@@ -78,8 +78,8 @@ def measure(command: list[str], env: dict | None = None) -> tuple[float, float, 
     started = time.monotonic()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     join = (lambda: (group / "cgroup.procs").write_text(str(os.getpid()))) if group else None
-    subprocess.run(command, env=env, cwd=ROOT, check=True, preexec_fn=join,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    with open(stdout or os.devnull, "w") as output:
+        subprocess.run(command, env=env, cwd=ROOT, check=True, preexec_fn=join, stdout=output, stderr=subprocess.DEVNULL)
     wall = time.monotonic() - started
     if group is None:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -135,7 +135,7 @@ def run_three(work: pathlib.Path, flat: pathlib.Path, ours_only: bool = False) -
     results["ours"] = ingest(work / "world", work / "ingest_out")
     results["ours"]["fixed_cpu_s"] = fixed_cost(work)
     results["ours"]["steady_source_s_per_cpu_s"] = seconds / (results["ours"]["cpu_s"] - results["ours"]["fixed_cpu_s"])
-    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{pathlib.Path(PYTHON).parent}:{os.environ['PATH']}"}
     if not ours_only:
         cpu, wall, method = measure(["bash", str(BENCH / "peer_ingest.sh"), str(flat), str(work / "peer_out")], env)
         results["peer"] = {"cpu_s": cpu, "wall_s": wall, "method": method}
@@ -190,8 +190,11 @@ def stages(url: str, output: str, code: str) -> None:
     download = Download(config.download, pathlib.Path(output) / "downloads")
     process = ProcessVideo(config.split, config.quality, config.shards, output, "bench")
     rows = [to_rows(process(download(to_batch([row]))))[0] for row in judged if is_ok(row)]
+    started = time.process_time()
     videos, clips = lineage.consolidate(output)
-    print(json.dumps({"videos": len(rows), "ok": sum(is_ok(row) for row in rows), "clips": clips.num_rows}))
+    steps = {name: round(sum(row["timings"].get(name, 0.0) for row in rows), 2) for name in rows[0]["timings"]}
+    steps["consolidate_s"] = round(time.process_time() - started, 2)
+    print(json.dumps({"videos": len(rows), "ok": sum(is_ok(row) for row in rows), "clips": clips.num_rows, **steps}))
 
 
 def no_ray(work: pathlib.Path, flat: pathlib.Path, codes: list[pathlib.Path], rounds: int, ours_only: bool) -> None:
@@ -204,14 +207,16 @@ def no_ray(work: pathlib.Path, flat: pathlib.Path, codes: list[pathlib.Path], ro
             try:
                 output = work / "stages_out"
                 shutil.rmtree(output, ignore_errors=True)
-                spent, _, method = measure([PYTHON, __file__, "--stages", url, str(output), str(code)])
+                spent, _, method = measure([PYTHON, __file__, "--stages", url, str(output), str(code)],
+                                           stdout=work / "stages.json")
             finally:
                 site.terminate()
                 site.wait()
             cpu[str(code)].append(spent)
-            print(f"  {code}: {spent:.1f} CPU-s  {seconds / spent:.1f} source-s/CPU-s  [{method}]", flush=True)
+            print(f"  {code}: {spent:.1f} CPU-s  {seconds / spent:.1f} source-s/CPU-s  [{method}]  "
+                  f"{(work / 'stages.json').read_text().strip()}", flush=True)
     if not ours_only:
-        env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+        env = {**os.environ, "PATH": f"{pathlib.Path(PYTHON).parent}:{os.environ['PATH']}"}
         peer, _, _ = measure(["bash", str(BENCH / "peer_ingest.sh"), str(flat), str(work / "peer_out")], env)
         floor, _, _ = measure(["bash", str(BENCH / "decode_floor.sh"), str(flat)])
         print(f"(b) peer recipe {peer:.1f} CPU-s {seconds / peer:.1f} source-s/CPU-s; (c) decode floor {floor:.1f} CPU-s")

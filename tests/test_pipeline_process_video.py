@@ -137,3 +137,15 @@ def test_a_playlist_is_dropped_without_opening_what_it_names(tmp_path, smb_dir):
     (video,) = process(tmp_path / "out", video_row("playlist", path))
     assert (video["status"], video["reason"].split(":")[0]) == ("dropped", "not_a_video")
     assert not list((tmp_path / "out").glob(f"{SHARDS}/*")) and lineage.is_finished(tmp_path / "out", "playlist")
+
+
+def test_a_torn_part_means_not_finished_and_consolidation_skips_it(tmp_path):
+    """A video part cut short (a lost write) makes its video unfinished, is removed, and the
+    manifest is still built from the other parts."""
+    good = make_video(tmp_path / "v.mp4", "testsrc2", 30, 2)
+    process(tmp_path / "out", video_row("torn", good), video_row("whole", good))
+    part = tmp_path / "out" / lineage.PARTS / f"{video_key('torn')}.video.parquet"
+    part.write_bytes(part.read_bytes()[:40])
+    videos, _ = lineage.consolidate(tmp_path / "out")
+    assert videos.column("video_id").to_pylist() == ["whole"]
+    assert not lineage.is_finished(tmp_path / "out", "torn") and not part.exists()
