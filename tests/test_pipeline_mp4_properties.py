@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pipeline.mp4 import Mp4Error, Mp4Track, read_mp4_info
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KINDS = [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"hdlr", b"mdhd", b"stts", b"stsd", b"pasp", b"avc1", b"free", b"ftyp"]
 
 
