@@ -14,6 +14,8 @@ decodes 8x slower through ffmpeg. Nothing in a sample is ever unpickled.
 """
 
 import json
+import math
+from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -48,6 +50,20 @@ SAMPLE_META_SCHEMA = pa.schema(
     ],
     metadata={"genie.shard_spec_version": SHARD_SPEC_VERSION},
 )
+
+
+def sample_frame(k: int, fps: Fraction) -> int:
+    """The source frame of a video's sample k (k = 0, 1, ...): the first frame at or after k / 10 s."""
+    return math.ceil(k * fps / FRAME_RATE)
+
+
+def clip_source_frames(start_frame: int, n_frames: int, fps: Fraction) -> list[int]:
+    """The source frame of each of a clip's samples, from its metadata (start_frame is its
+    first sample's source frame; fps is the source's exact rate)."""
+    first = start_frame * FRAME_RATE // fps  # the one k with sample_frame(k) == start_frame
+    if sample_frame(first, fps) != start_frame:
+        raise ValueError(f"source frame {start_frame} is no sample of a {fps} fps video")
+    return [sample_frame(first + i, fps) for i in range(n_frames)]
 
 
 def encode_sample(frames: np.ndarray, meta: dict) -> dict:
