@@ -54,8 +54,12 @@ def play_image(world, image: np.ndarray, actions: list[int] | None, seed: int = 
         rows = 1
         world.reset(start[None])
         frames = [world.step(torch.tensor([action]), generator) for action in actions]
-    video = torch.stack([start.expand(rows, -1, -1, -1), *frames], dim=1)  # (rows, 1+n, C, H, W)
-    return (video.permute(0, 1, 3, 4, 2) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    return to_uint8(torch.stack([start.expand(rows, -1, -1, -1), *frames], dim=1))  # (rows, 1+n, ...)
+
+
+def to_uint8(video: torch.Tensor) -> np.ndarray:
+    """(..., C, H, W) float in [0, 1] -> (..., H, W, C) uint8."""
+    return (video.movedim(-3, -1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 def write_grid(frames: np.ndarray, path: pathlib.Path) -> None:
