@@ -21,8 +21,7 @@ from models.dynamics import DynamicsModel
 from models.lam import LatentActionModel
 from models.tokenizer import VideoTokenizer
 from schemas import shard as clip_spec
-from schemas.config import to_dict
-from train.checkpoint import CHECKPOINT_FORMAT, META_FILE, MODEL_FILE
+from fixtures_checkpoint import write_model_checkpoint
 
 
 def test_held_out_shards_keeps_each_video_on_one_side():
@@ -39,16 +38,6 @@ def test_held_out_shards_keeps_each_video_on_one_side():
     assert eval_job.held_out_shards(shards[:4], 0.01)[1]  # a tiny fraction still holds out one video
     with pytest.raises(ValueError, match="one video"):
         eval_job.held_out_shards(shards[:2], 0.3)
-
-
-def _checkpoint(folder: pathlib.Path, component: str, model: torch.nn.Module, window_frames: int) -> str:
-    checkpoint = folder / "checkpoint_000000001"
-    checkpoint.mkdir(parents=True)
-    meta = {"format": CHECKPOINT_FORMAT, "component": component, "step": 1, "model_config": to_dict(model.config),
-            "data_position": {"window_frames": window_frames}}
-    (checkpoint / META_FILE).write_text(json.dumps(meta))
-    torch.save(model.state_dict(), checkpoint / MODEL_FILE)
-    return str(folder)
 
 
 def _clip(video_id: str, start_frame: int, n: int, seed: int) -> dict:
@@ -70,7 +59,7 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     torch.manual_seed(0)
     configs = load_model_configs("tiny")
-    runs = {name: _checkpoint(root / name, name, model, window_frames=2) for name, model in (
+    runs = {name: str(write_model_checkpoint(root / name, name, model, window_frames=2)) for name, model in (
         ("tokenizer", VideoTokenizer(configs.tokenizer)), ("lam", LatentActionModel(configs.lam)),
         ("dynamics", DynamicsModel(configs.dynamics)))}
     (root / "shards").mkdir()

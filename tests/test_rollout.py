@@ -16,8 +16,7 @@ from jobs import play, rollout
 from models.config import load_model_configs
 from models.dynamics import DynamicsModel
 from models.tokenizer import VideoTokenizer
-from schemas.config import to_dict
-from train.checkpoint import CHECKPOINT_FORMAT, META_FILE, MODEL_FILE
+from fixtures_checkpoint import write_model_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +24,8 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("rollout")
     torch.manual_seed(0)
     configs = load_model_configs("tiny")
-    paths = {}
-    for name, model in (("tokenizer", VideoTokenizer(configs.tokenizer)), ("dynamics", DynamicsModel(configs.dynamics))):
-        checkpoint = root / name / "checkpoint_000000001"
-        checkpoint.mkdir(parents=True)
-        meta = {"format": CHECKPOINT_FORMAT, "component": name, "step": 1, "model_config": to_dict(model.config)}
-        (checkpoint / META_FILE).write_text(json.dumps(meta))
-        torch.save(model.state_dict(), checkpoint / MODEL_FILE)
-        paths[name] = str(root / name)
+    paths = {name: str(write_model_checkpoint(root / name, name, model)) for name, model in (
+        ("tokenizer", VideoTokenizer(configs.tokenizer)), ("dynamics", DynamicsModel(configs.dynamics)))}
     image = np.zeros((240, 256, 3), np.uint8)
     image[100:140, 50:90] = (40, 200, 250)
     cv2.imwrite(str(root / "start.png"), image)
