@@ -112,3 +112,18 @@ def test_cached_logits_match_recomputation_frame_after_frame(conditioning):
             torch.testing.assert_close(cached.logits(query, action), uncached.logits(query, action), rtol=1e-5, atol=1e-5)
             cached.commit(frame, action)
             uncached.commit(frame, action)
+
+
+def test_past_the_window_the_context_is_the_latest_frames_starting_without_an_action():
+    """Generating past max_frames slides the window: the logits are the model's on the latest max_frames-1
+    frames, the first of them given the "no action" embedding as a training window's first frame."""
+    model = dynamics()
+    tokens, actions = context(B=1, T0=2, n=5)  # a 2-frame context, then 5 frames through a 4-frame window
+    generated = generate(model, tokens, actions, steps=3, generator=torch.Generator().manual_seed(1))
+    video, window = torch.cat([tokens, generated], dim=1), CONFIG.max_frames - 1  # 7 frames; 3 in context
+    predictor = FramePredictor(model, video[:, :-1], actions[:, :video.shape[1] - 2], use_cache=True)
+    probe, action = torch.full_like(video[:, -1], model.mask_id), actions[:, -1]
+    context_actions = torch.cat([torch.full((1, 1), model.no_action_id), actions[:, -window:]], dim=1)  # (1, 4)
+    expected = model.logits(torch.cat([video[:, -1 - window:-1], probe[:, None]], dim=1), context_actions)[:, -1]
+    with torch.no_grad():
+        torch.testing.assert_close(predictor.logits(probe, action), expected, rtol=1e-5, atol=1e-5)
