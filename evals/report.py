@@ -42,6 +42,14 @@ def stack_images(images: list[np.ndarray], gap: int = 10) -> np.ndarray:
     return np.concatenate([part for image in images for part in (image, bar)][:-1])
 
 
+def png_bytes(image: np.ndarray) -> bytes:
+    """An (H, W, 3) uint8 RGB image as PNG bytes."""
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return encoded.tobytes()
+
+
 def write_png(image: np.ndarray, path: pathlib.Path) -> None:
     """An (H, W, 3) uint8 RGB image to a PNG file."""
     path.parent.mkdir(parents=True, exist_ok=True)

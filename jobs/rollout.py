@@ -48,11 +48,8 @@ def write_video(frames: np.ndarray, path: pathlib.Path, fps: int = FRAME_RATE) -
         raise ValueError(f"a rollout video is {' or '.join(VIDEO_SUFFIXES)}, not {path.name!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".gif":
-        from PIL import Image
-
-        images = [Image.fromarray(frame.repeat(VIDEO_SCALE, 0).repeat(VIDEO_SCALE, 1)) for frame in frames]
         partial = path.with_name(f".{path.name}.partial")
-        images[0].save(partial, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
+        partial.write_bytes(gif_bytes(frames, fps))
         partial.replace(path)
         return
     from world.encoder import VideoWriter
@@ -62,6 +59,18 @@ def write_video(frames: np.ndarray, path: pathlib.Path, fps: int = FRAME_RATE) -
     with VideoWriter(path, width * VIDEO_SCALE, height * VIDEO_SCALE, fps) as writer:
         for frame in frames:
             writer.write(np.ascontiguousarray(frame.repeat(2, 0).repeat(2, 1)))
+
+
+def gif_bytes(frames: np.ndarray, fps: int = FRAME_RATE) -> bytes:
+    """(n, H, W, 3) uint8 RGB -> a looping GIF, pixels as VIDEO_SCALE-square blocks."""
+    import io
+
+    from PIL import Image
+
+    images = [Image.fromarray(frame.repeat(VIDEO_SCALE, 0).repeat(VIDEO_SCALE, 1)) for frame in frames]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
+    return buffer.getvalue()
 
 
 def write_action_grid(rows: np.ndarray, path: pathlib.Path, scale: int = 1) -> None:
