@@ -93,22 +93,33 @@ def first_clip_frame(locations: list[str]) -> np.ndarray:
     raise ValueError(f"no clip in {locations} to start playing from")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="genie play", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+def add_world_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments that make a world and its start image (genie play, genie rollout)."""
     parser.add_argument("--tokenizer", required=True, help="tokenizer checkpoint or run folder")
     parser.add_argument("--dynamics", required=True, help="dynamics checkpoint or run folder")
     start = parser.add_mutually_exclusive_group(required=True)
     start.add_argument("--image", type=pathlib.Path, help="the starting image (PNG, JPEG, ...)")
     start.add_argument("--clips", nargs="+", help="clip shards: the first clip's first frame starts the world")
+    parser.add_argument("--steps", type=int, default=25, help="MaskGIT steps per frame")
+    parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def world_from_arguments(options: argparse.Namespace):
+    """(PlayableWorld, start image (90, 160, 3) uint8) from add_world_arguments' options."""
+    image = read_image(options.image) if options.image else first_clip_frame(options.clips)
+    return load_world(options.tokenizer, options.dynamics, options.steps, options.temperature), image
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="genie play", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    add_world_arguments(parser)
     parser.add_argument("--actions", help="comma-separated latent actions to play in sequence; default: each action once")
     parser.add_argument("--out", type=pathlib.Path, help="PNG to write (not with --serve)")
     parser.add_argument("--serve", action="store_true", help="play in the browser on a local page instead")
     parser.add_argument("--port", type=int, default=8771, help="the page's port on 127.0.0.1 (with --serve)")
-    parser.add_argument("--steps", type=int, default=25, help="MaskGIT steps per frame")
-    parser.add_argument("--temperature", type=float, default=2.0)
-    parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args(argv)
     if options.serve == bool(options.out):
         parser.error("give --out PNG, or --serve for the play page")
@@ -116,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         actions = [int(a) for a in options.actions.split(",")] if options.actions else None
     except ValueError:
         parser.error(f"--actions must be comma-separated integers, got {options.actions!r}")
-    image = read_image(options.image) if options.image else first_clip_frame(options.clips)
-    world = load_world(options.tokenizer, options.dynamics, options.steps, options.temperature)
+    world, image = world_from_arguments(options)
     if options.serve:
         from jobs.play_page import serve
 

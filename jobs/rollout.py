@@ -1,9 +1,10 @@
 """`genie rollout`: what the latent actions do over time, as a video and a grid.
 
     genie rollout --tokenizer RUN --dynamics RUN --image start.png --actions 2,2,2,5,5,1 --video rollout.mp4
-    genie rollout --tokenizer RUN --dynamics RUN --image start.png --frames 8 --grid actions.png
+    genie rollout --tokenizer RUN --dynamics RUN --clips out/run/ingest/shards --frames 8 --grid actions.png
 
---video plays the action sequence from the image and writes every frame, the start image
+--video plays the action sequence from the start image (--image, or --clips: the first
+clip's first frame) and writes every frame, the start image
 first, as an MP4 (H.264 through ffmpeg) or a GIF, by the file's suffix, each pixel shown as
 a 4x4 block at the training rate of 10 frames per second. --grid holds each latent action
 for --frames frames: a row per action, columns in time, the start image first.
@@ -16,6 +17,7 @@ import sys
 import numpy as np
 import torch
 
+from jobs.play import add_world_arguments, world_from_arguments
 from schemas.shard import FRAME_RATE
 
 VIDEO_SCALE = 4  # 160x90 frames -> 640x360 video
@@ -84,17 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genie rollout", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    parser.add_argument("--tokenizer", required=True, help="tokenizer checkpoint or run folder")
-    parser.add_argument("--dynamics", required=True, help="dynamics checkpoint or run folder")
-    parser.add_argument("--image", required=True, type=pathlib.Path, help="the starting image (PNG, JPEG, ...)")
+    add_world_arguments(parser)
     parser.add_argument("--actions", help="comma-separated latent actions played in sequence (for --video)")
     parser.add_argument("--video", type=pathlib.Path, help="MP4 or GIF of the action sequence")
     parser.add_argument("--grid", type=pathlib.Path, help="PNG: a row per latent action, columns in time")
     parser.add_argument("--frames", type=int, default=8, help="frames each grid row holds its action")
     parser.add_argument("--scale", type=int, default=1, help="grid pixels per frame pixel")
-    parser.add_argument("--steps", type=int, default=25, help="MaskGIT steps per frame")
-    parser.add_argument("--temperature", type=float, default=2.0)
-    parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args(argv)
     if not options.video and not options.grid:
         parser.error("nothing to write: give --video and/or --grid")
@@ -108,10 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         actions = [int(a) for a in options.actions.split(",")] if options.actions else []
     except ValueError:
         parser.error(f"--actions must be comma-separated integers, got {options.actions!r}")
-    from jobs.play import load_world, read_image
-
-    world = load_world(options.tokenizer, options.dynamics, options.steps, options.temperature)
-    image = read_image(options.image)
+    world, image = world_from_arguments(options)
     if options.video:
         frames = play_sequence(world, image, actions, options.seed)
         write_video(frames, options.video)
