@@ -28,7 +28,7 @@ import sys
 import numpy as np
 import torch
 
-from schemas.config import load
+from schemas.config import ConfigError, load
 
 REPORT = "report.md"
 
@@ -59,15 +59,19 @@ class EvalConfig:
 
     def __post_init__(self):
         if not self.clips:
-            raise ValueError("no held-out clips given")
+            raise ConfigError("no held-out clips given")
         if self.window_frames < 2:
-            raise ValueError(f"window_frames must be at least 2, got {self.window_frames}")
+            raise ConfigError(f"window_frames must be at least 2, got {self.window_frames}")
         if not 0 <= self.horizon <= self.window_frames - 1:
-            raise ValueError(f"horizon must be in 0..window_frames-1 = {self.window_frames - 1}, got {self.horizon}")
+            raise ConfigError(f"horizon must be in 0..window_frames-1 = {self.window_frames - 1}, got {self.horizon}")
         if not 1 <= self.t <= self.generated_frames:
-            raise ValueError(f"t = {self.t} must be within the {self.generated_frames} generated frames")
+            raise ConfigError(f"t = {self.t} must be within the {self.generated_frames} generated frames")
         if self.max_windows < 2 or self.batch_size < 1 or self.steps < 1 or self.temperature <= 0:
-            raise ValueError("need max_windows >= 2, batch_size >= 1, steps >= 1 and temperature > 0")
+            raise ConfigError("need max_windows >= 2, batch_size >= 1, steps >= 1 and temperature > 0")
+        if self.i3d_weights and not pathlib.Path(self.i3d_weights).is_file():
+            raise ConfigError(f"i3d_weights: no file {self.i3d_weights}")
+        if self.corpus_dir and not (pathlib.Path(self.corpus_dir) / "truth").is_dir():
+            raise ConfigError(f"corpus_dir: {self.corpus_dir} has no truth/ folder (not an offline-world corpus)")
 
     @property
     def generated_frames(self) -> int:
@@ -83,7 +87,7 @@ def held_out_shards(shards: list[str], fraction: float, seed: int = 0) -> tuple[
     (or highest) hash moves over, so both sides always hold at least one video.
     """
     if len(shards) < 2 or not 0 < fraction < 1:
-        raise ValueError(f"need at least 2 shards and 0 < fraction < 1, got {len(shards)} shards and {fraction}")
+        raise ConfigError(f"need at least 2 shards and 0 < fraction < 1, got {len(shards)} shards and {fraction}")
 
     def video_key(shard: str) -> str:
         return pathlib.PurePosixPath(shard).name.split("_")[0]
@@ -93,7 +97,7 @@ def held_out_shards(shards: list[str], fraction: float, seed: int = 0) -> tuple[
 
     keys = sorted({video_key(s) for s in shards}, key=draw)
     if len(keys) < 2:
-        raise ValueError(f"all {len(shards)} shards hold one video ({keys[0]}): nothing to hold out by video")
+        raise ConfigError(f"all {len(shards)} shards hold one video ({keys[0]}): nothing to hold out by video")
     held_keys = {k for k in keys if draw(k) < fraction} or {keys[0]}
     if len(held_keys) == len(keys):
         held_keys.discard(keys[-1])
@@ -164,7 +168,7 @@ def read_windows(config: EvalConfig) -> Windows:
                 video_ids.append(meta["video_id"])
                 true_actions.append(np.full(T - 1, -1, np.int64) if labels is None else labels[start:start + T - 1])
     if len(frames) < 2:
-        raise ValueError(f"fewer than 2 windows of {T} frames in {list(config.clips)} (clips read: {clips}, "
+        raise ConfigError(f"fewer than 2 windows of {T} frames in {list(config.clips)} (clips read: {clips}, "
                          f"skipped: {len(skipped)})")
     return Windows(np.stack(frames), clip_ids, video_ids, np.stack(true_actions) if truth is not None else None,
                    clips, skipped)
@@ -201,11 +205,11 @@ def _check_fit(config: EvalConfig, tokenizer, lam, dynamics) -> None:
     T = config.window_frames
     for name, model in (("tokenizer", tokenizer), ("lam", lam), ("dynamics", dynamics)):
         if T > model.config.max_frames:
-            raise ValueError(f"window_frames {T} exceeds the {name}'s max_frames {model.config.max_frames}")
+            raise ConfigError(f"window_frames {T} exceeds the {name}'s max_frames {model.config.max_frames}")
     if (tokenizer.config.frame_height, tokenizer.config.frame_width) != (FRAME_HEIGHT, FRAME_WIDTH):
-        raise ValueError("the tokenizer was not built for the shards' 160x90 frames")
+        raise ConfigError("the tokenizer was not built for the shards' 160x90 frames")
     if lam.config.quantizer.num_codes != dynamics.config.num_actions:
-        raise ValueError(f"the LAM has {lam.config.quantizer.num_codes} actions, the dynamics model "
+        raise ConfigError(f"the LAM has {lam.config.quantizer.num_codes} actions, the dynamics model "
                          f"{dynamics.config.num_actions}")
 
 
