@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import torch
 
+from schemas.config import ConfigError
 from schemas.shard import FRAME_HEIGHT, FRAME_WIDTH
 
 
@@ -37,7 +38,7 @@ def fit_image(image: np.ndarray) -> np.ndarray:
 def read_image(path: pathlib.Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"cannot read an image from {path}")
+        raise ConfigError(f"cannot read an image from {path}")
     return fit_image(image[..., ::-1])
 
 
@@ -90,7 +91,7 @@ def first_clip_frame(locations: list[str]) -> np.ndarray:
     for shard in list_shards(locations):
         for sample in iter_samples(shard):
             return decode_sample(sample)[0][0]
-    raise ValueError(f"no clip in {locations} to start playing from")
+    raise ConfigError(f"no clip in {locations} to start playing from")
 
 
 def add_world_arguments(parser: argparse.ArgumentParser) -> None:
