@@ -86,6 +86,7 @@ def _config(root: pathlib.Path, runs: dict, out: str, **changes) -> eval_job.Eva
                                str(root / out), **settings)
 
 
+@pytest.mark.slow
 def test_eval_writes_the_measures_the_report_and_its_pictures(world):
     """eval.json holds every measure, the skipped clip with its reason, and a report whose pictures exist."""
     root, runs = world

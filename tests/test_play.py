@@ -78,7 +78,8 @@ def test_in_context_decoding_differs_from_decoding_alone(tiny):
 
 def test_decoding_context_is_the_decoders_window(tiny):
     """Past the decoder's max_frames the world keeps only the latest max_frames grids as context."""
-    _, tokenizer, dynamics = tiny
+    configs, _, dynamics = tiny
+    tokenizer = VideoTokenizer(dataclasses.replace(configs.tokenizer, max_frames=3)).eval()  # a short window
     world = PlayableWorld(tokenizer, dynamics, steps=1)
     world.reset(_start_frames(1))
     generator = torch.Generator().manual_seed(0)
