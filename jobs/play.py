@@ -1,12 +1,15 @@
-"""`genie play`: one image in, a new frame per chosen action out.
+"""`genie play`: one image in, a new frame per chosen action out; or play it in the browser.
 
     genie play --tokenizer out/run/train/tokenizer-tiny --dynamics out/run/train/dynamics-tiny \\
         --image start.png --out play.png                  # one frame for each latent action
     genie play ... --actions 2,2,5,5,1 --out play.png      # a sequence: each frame follows the last
+    genie play ... --image start.png --serve               # a local page: keys 0-7 play, R resets
 
 --tokenizer and --dynamics take a checkpoint or a run folder (its newest checkpoint). The
-image is fitted into 160x90 (scaled, then padded with black), the training frame size. The
+image is fitted into 160x90 (scaled, then padded with black), the training frame size; with
+--clips instead of --image, the first frame of the first clip there starts the world. The
 PNG shows the start image and the generated frames left to right (one row per branch).
+--serve opens the play page on 127.0.0.1:--port (jobs/play_page.py) instead of writing a PNG.
 """
 
 import argparse
@@ -17,6 +20,7 @@ import cv2
 import numpy as np
 import torch
 
+from schemas.config import ConfigError
 from schemas.shard import FRAME_HEIGHT, FRAME_WIDTH
 
 
@@ -34,7 +38,7 @@ def fit_image(image: np.ndarray) -> np.ndarray:
 def read_image(path: pathlib.Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"cannot read an image from {path}")
+        raise ConfigError(f"cannot read an image from {path}")
     return fit_image(image[..., ::-1])
 
 
@@ -54,8 +58,12 @@ def play_image(world, image: np.ndarray, actions: list[int] | None, seed: int = 
         rows = 1
         world.reset(start[None])
         frames = [world.step(torch.tensor([action]), generator) for action in actions]
-    video = torch.stack([start.expand(rows, -1, -1, -1), *frames], dim=1)  # (rows, 1+n, C, H, W)
-    return (video.permute(0, 1, 3, 4, 2) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    return to_uint8(torch.stack([start.expand(rows, -1, -1, -1), *frames], dim=1))  # (rows, 1+n, ...)
+
+
+def to_uint8(video: torch.Tensor) -> np.ndarray:
+    """(..., C, H, W) float in [0, 1] -> (..., H, W, C) uint8."""
+    return (video.movedim(-3, -1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 def write_grid(frames: np.ndarray, path: pathlib.Path) -> None:
@@ -75,23 +83,58 @@ def load_world(tokenizer: str, dynamics: str, steps: int, temperature: float):
                          load_trained(latest_checkpoint(dynamics), "dynamics"), steps, temperature)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="genie play", description=__doc__.split("\n\n")[0])
+def first_clip_frame(locations: list[str]) -> np.ndarray:
+    """The first frame (90, 160, 3) uint8 of the first readable clip in these clip shards."""
+    from schemas.shard import decode_sample
+    from train.shards import iter_samples, list_shards
+
+    for shard in list_shards(locations):
+        for sample in iter_samples(shard):
+            return decode_sample(sample)[0][0]
+    raise ConfigError(f"no clip in {locations} to start playing from")
+
+
+def add_world_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments that make a world and its start image (genie play, genie rollout)."""
     parser.add_argument("--tokenizer", required=True, help="tokenizer checkpoint or run folder")
     parser.add_argument("--dynamics", required=True, help="dynamics checkpoint or run folder")
-    parser.add_argument("--image", required=True, type=pathlib.Path, help="the starting image (PNG, JPEG, ...)")
-    parser.add_argument("--actions", help="comma-separated latent actions to play in sequence; default: each action once")
-    parser.add_argument("--out", required=True, type=pathlib.Path, help="PNG to write")
+    start = parser.add_mutually_exclusive_group(required=True)
+    start.add_argument("--image", type=pathlib.Path, help="the starting image (PNG, JPEG, ...)")
+    start.add_argument("--clips", nargs="+", help="clip shards: the first clip's first frame starts the world")
     parser.add_argument("--steps", type=int, default=25, help="MaskGIT steps per frame")
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
+
+
+def world_from_arguments(options: argparse.Namespace):
+    """(PlayableWorld, start image (90, 160, 3) uint8) from add_world_arguments' options."""
+    image = read_image(options.image) if options.image else first_clip_frame(options.clips)
+    return load_world(options.tokenizer, options.dynamics, options.steps, options.temperature), image
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="genie play", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    add_world_arguments(parser)
+    parser.add_argument("--actions", help="comma-separated latent actions to play in sequence; default: each action once")
+    parser.add_argument("--out", type=pathlib.Path, help="PNG to write (not with --serve)")
+    parser.add_argument("--serve", action="store_true", help="play in the browser on a local page instead")
+    parser.add_argument("--port", type=int, default=8771, help="the page's port on 127.0.0.1 (with --serve)")
     options = parser.parse_args(argv)
+    if options.serve == bool(options.out):
+        parser.error("give --out PNG, or --serve for the play page")
     try:
         actions = [int(a) for a in options.actions.split(",")] if options.actions else None
     except ValueError:
         parser.error(f"--actions must be comma-separated integers, got {options.actions!r}")
-    world = load_world(options.tokenizer, options.dynamics, options.steps, options.temperature)
-    frames = play_image(world, read_image(options.image), actions, options.seed)
+    world, image = world_from_arguments(options)
+    if options.serve:
+        from jobs.play_page import serve
+
+        serve(world, image, options.port, options.seed)
+        return 0
+    frames = play_image(world, image, actions, options.seed)
     write_grid(frames, options.out)
     print(f"wrote {options.out}: {frames.shape[0]} row(s) of the start image and {frames.shape[1] - 1} generated frame(s)")
     return 0

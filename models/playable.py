@@ -4,6 +4,10 @@ The tokenizer turns the image into a token grid, the dynamics model samples the 
 for an action (MaskGIT, models/sampler.py) with the frames so far as context, and the
 tokenizer's decoder turns it back into pixels. Actions are indices into the latent action
 model's codebook (0..num_actions-1); the LAM itself is not needed to play.
+
+A new frame is decoded in its context: the decoder is causal in time and was only ever
+trained on frames with the frames before them (up to its max_frames), so the new grid is
+decoded as the last frame of the latest max_frames grids, not alone at temporal position 0.
 """
 
 import torch
@@ -23,6 +27,7 @@ class PlayableWorld:
         self.tokenizer, self.dynamics = tokenizer.eval(), dynamics.eval()
         self.steps, self.temperature = steps, temperature
         self.predictor: FramePredictor | None = None
+        self.tokens: torch.Tensor | None = None  # (B, t, h, w) the latest decoder-window grids, start image first
 
     @property
     def num_actions(self) -> int:
@@ -38,6 +43,7 @@ class PlayableWorld:
         tokens = self.tokenizer.encode(frames[:, None])  # (B, 1, h, w)
         no_actions = torch.empty(tokens.shape[0], 0, dtype=torch.long, device=tokens.device)
         self.predictor = FramePredictor(self.dynamics, tokens, no_actions, use_cache=True)
+        self.tokens = tokens
 
     @torch.no_grad()
     def step(self, actions: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -48,4 +54,5 @@ class PlayableWorld:
             raise ValueError(f"actions must lie in [0, {self.num_actions}), got {actions.tolist()}")
         tokens = sample_frame(self.predictor, actions, self.steps, self.temperature, generator)  # (B, h, w)
         self.predictor.commit(tokens, actions)
-        return self.tokenizer.decode(tokens[:, None])[:, 0]
+        self.tokens = torch.cat([self.tokens, tokens[:, None]], dim=1)[:, -self.tokenizer.config.max_frames:]
+        return self.tokenizer.decode(self.tokens)[:, -1]  # in context (see the module doc)

@@ -20,7 +20,6 @@ the cuts before them are decided (a mosaic and at most a fade's length of frames
 """
 
 import dataclasses
-import math
 import os
 import queue
 import subprocess
@@ -34,7 +33,7 @@ import cv2
 import numpy as np
 
 from pipeline.probe import VideoInfo, input_options
-from schemas.shard import FRAME_HEIGHT, FRAME_RATE, FRAME_WIDTH
+from schemas.shard import FRAME_HEIGHT, FRAME_RATE, FRAME_WIDTH, sample_frame
 
 SAMPLE_BYTES = FRAME_HEIGHT * FRAME_WIDTH * 3
 TILE = 8  # detection frames travel as TILE x TILE mosaics
@@ -95,11 +94,6 @@ def geometry(info: VideoInfo, aspect: str) -> Geometry:
     width, height = max(1, round(display_width * scale)), max(1, round(info.height * scale))
     width, height = fit(width, FRAME_WIDTH), fit(height, FRAME_HEIGHT)
     return Geometry(width, height, (FRAME_WIDTH - width) // 2, (FRAME_HEIGHT - height) // 2)
-
-
-def sample_frame(k: int, fps: Fraction) -> int:
-    """The source frame of sample k: the first frame at or after k / 10 s."""
-    return math.ceil(k * fps / FRAME_RATE)
 
 
 def select_expression(fps: Fraction) -> str:

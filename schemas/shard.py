@@ -18,6 +18,8 @@ Decoding checks before it allocates (schemas/shard_io.py): the metadata's size a
 """
 
 import json
+import math
+from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -65,6 +67,20 @@ def _geometry_rule(row: dict) -> str | None:
 
 
 _RULES = (spec_rule(SHARD_SPEC_VERSION), _geometry_rule)
+
+
+def sample_frame(k: int, fps: Fraction) -> int:
+    """The source frame of a video's sample k (k = 0, 1, ...): the first frame at or after k / 10 s."""
+    return math.ceil(k * fps / FRAME_RATE)
+
+
+def clip_source_frames(start_frame: int, n_frames: int, fps: Fraction) -> list[int]:
+    """The source frame of each of a clip's samples, from its metadata (start_frame is its
+    first sample's source frame; fps is the source's exact rate)."""
+    first = start_frame * FRAME_RATE // fps  # the one k with sample_frame(k) == start_frame
+    if sample_frame(first, fps) != start_frame:
+        raise ValueError(f"source frame {start_frame} is no sample of a {fps} fps video")
+    return [sample_frame(first + i, fps) for i in range(n_frames)]
 
 
 def encode_sample(frames: np.ndarray, meta: dict) -> dict:

@@ -4,10 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+# ffmpeg for ingest; chromium and its driver for the pages' browser tests (tests/fixtures_browser.py).
+missing=""
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing="$missing ffmpeg libgl1"
+[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || missing="$missing chromium chromium-driver"
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq ffmpeg libgl1 >/dev/null
+  # shellcheck disable=SC2086 (a list of package names)
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 
 PY=${PYTHON:-python3}

@@ -6,7 +6,7 @@ import torch
 
 from models.config import load_model_configs
 from models.dynamics import DynamicsModel
-from models.sampler import generate, unmasking_schedule
+from models.sampler import FramePredictor, generate, unmasking_schedule
 
 # a small token grid and a 4-frame window keep generation fast and make the window slide
 CONFIG = dataclasses.replace(load_model_configs("tiny").dynamics, token_height=4, token_width=6, max_frames=4)
@@ -91,3 +91,39 @@ def test_missing_actions_are_a_clear_error():
     tokens, actions = context(B=1, T0=3, n=1)
     with pytest.raises(ValueError, match="expected actions"):
         generate(dynamics(), tokens, actions[:, :1])
+
+
+@pytest.mark.parametrize("conditioning", ["add", "token"])
+def test_cached_logits_match_recomputation_frame_after_frame(conditioning):
+    """Logits through the KV cache equal full recomputation at every step of every frame, past the window slide.
+
+    Each frame is queried half-masked (as during sampling) and then committed unmasked, so a
+    cache that kept the masked query's keys and values for the finished frame fails here.
+    """
+    model = dynamics(dataclasses.replace(CONFIG, action_conditioning=conditioning))
+    tokens, actions = context(B=2, T0=2, n=0)
+    generator = torch.Generator().manual_seed(2)
+    cached, uncached = (FramePredictor(model, tokens, actions[:, :1], use_cache=use_cache) for use_cache in (True, False))
+    with torch.no_grad():
+        for _ in range(CONFIG.max_frames + 1):  # fills the window, then slides it twice
+            frame = torch.randint(0, CONFIG.num_codes, tokens.shape[:1] + tokens.shape[2:], generator=generator)
+            action = torch.randint(0, CONFIG.num_actions, (2,), generator=generator)
+            query = frame.masked_fill(torch.rand(frame.shape, generator=generator) < 0.5, model.mask_id)
+            torch.testing.assert_close(cached.logits(query, action), uncached.logits(query, action), rtol=1e-5, atol=1e-5)
+            cached.commit(frame, action)
+            uncached.commit(frame, action)
+
+
+def test_past_the_window_the_context_is_the_latest_frames_starting_without_an_action():
+    """Generating past max_frames slides the window: the logits are the model's on the latest max_frames-1
+    frames, the first of them given the "no action" embedding as a training window's first frame."""
+    model = dynamics()
+    tokens, actions = context(B=1, T0=2, n=5)  # a 2-frame context, then 5 frames through a 4-frame window
+    generated = generate(model, tokens, actions, steps=3, generator=torch.Generator().manual_seed(1))
+    video, window = torch.cat([tokens, generated], dim=1), CONFIG.max_frames - 1  # 7 frames; 3 in context
+    predictor = FramePredictor(model, video[:, :-1], actions[:, :video.shape[1] - 2], use_cache=True)
+    probe, action = torch.full_like(video[:, -1], model.mask_id), actions[:, -1]
+    context_actions = torch.cat([torch.full((1, 1), model.no_action_id), actions[:, -window:]], dim=1)  # (1, 4)
+    expected = model.logits(torch.cat([video[:, -1 - window:-1], probe[:, None]], dim=1), context_actions)[:, -1]
+    with torch.no_grad():
+        torch.testing.assert_close(predictor.logits(probe, action), expected, rtol=1e-5, atol=1e-5)

@@ -45,18 +45,48 @@ def test_step_gives_one_frame_per_world_and_extends_the_context(tiny):
         assert world.predictor.tokens.shape[1] == frames_so_far
 
 
-def test_step_is_the_sampled_grid_decoded(tiny):
-    """What a world step returns is exactly the MaskGIT sample for that action, decoded."""
+def _reference_step(tokenizer, dynamics, start, actions, steps, temperature, seed, in_context):
+    """The sampled grid for `actions` from `start`, decoded after the start grid or alone."""
+    with torch.no_grad():
+        tokens = tokenizer.encode(start[:, None])  # (B, 1, h, w)
+        predictor = FramePredictor(dynamics, tokens, torch.empty(len(start), 0, dtype=torch.long), use_cache=False)
+        sampled = sample_frame(predictor, actions, steps, temperature, torch.Generator().manual_seed(seed))
+        if in_context:
+            return tokenizer.decode(torch.cat([tokens, sampled[:, None]], dim=1))[:, -1]
+        return tokenizer.decode(sampled[:, None])[:, 0]
+
+
+def test_step_is_the_sampled_grid_decoded_in_context(tiny):
+    """What a world step returns is the MaskGIT sample for that action, decoded after the frames before it."""
     _, tokenizer, dynamics = tiny
     start, actions = _start_frames(2), torch.tensor([3, 5])
     world = PlayableWorld(tokenizer, dynamics, steps=5, temperature=1.5)
     world.reset(start)
     frames = world.step(actions, torch.Generator().manual_seed(7))
-    with torch.no_grad():
-        tokens = tokenizer.encode(start[:, None])
-        predictor = FramePredictor(dynamics, tokens, torch.empty(2, 0, dtype=torch.long), use_cache=False)
-        expected = tokenizer.decode(sample_frame(predictor, actions, 5, 1.5, torch.Generator().manual_seed(7))[:, None])[:, 0]
+    expected = _reference_step(tokenizer, dynamics, start, actions, 5, 1.5, 7, in_context=True)
     torch.testing.assert_close(frames, expected)
+
+
+def test_in_context_decoding_differs_from_decoding_alone(tiny):
+    """The decoder is causal in time, so decoding a grid after the start grid gives another picture than alone."""
+    _, tokenizer, dynamics = tiny
+    start, actions = _start_frames(2), torch.tensor([3, 5])
+    in_context = _reference_step(tokenizer, dynamics, start, actions, 5, 1.5, 7, in_context=True)
+    alone = _reference_step(tokenizer, dynamics, start, actions, 5, 1.5, 7, in_context=False)
+    assert (in_context - alone).abs().mean() > 1e-3
+
+
+def test_decoding_context_is_the_decoders_window(tiny):
+    """Past the decoder's max_frames the world keeps only the latest max_frames grids as context."""
+    configs, _, dynamics = tiny
+    tokenizer = VideoTokenizer(dataclasses.replace(configs.tokenizer, max_frames=3)).eval()  # a short window
+    world = PlayableWorld(tokenizer, dynamics, steps=1)
+    world.reset(_start_frames(1))
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(tokenizer.config.max_frames + 1):
+        frame = world.step(torch.tensor([1]), generator)
+    assert world.tokens.shape[1] == tokenizer.config.max_frames
+    torch.testing.assert_close(frame, tokenizer.decode(world.tokens)[:, -1])
 
 
 def test_same_seed_same_frames(tiny):
@@ -121,6 +151,12 @@ def test_genie_play_writes_the_start_image_and_a_frame_per_action(tiny, tmp_path
     start = play.fit_image(image[..., ::-1])[..., ::-1]  # what the world starts from, BGR as read back
     for row in range(8):
         np.testing.assert_array_equal(branches[row * 90:(row + 1) * 90, :160], start)
+
+    start_tensor = torch.from_numpy(play.fit_image(image[..., ::-1]).copy()).permute(2, 0, 1).float().div(255)
+    expected = _reference_step(tokenizer, dynamics, start_tensor.expand(8, -1, -1, -1), torch.arange(8), 2, 2.0, 0,
+                               in_context=True)  # what genie play draws: each action's frame decoded in context
+    drawn = torch.from_numpy(branches[..., ::-1].copy()).view(8, 90, 2, 160, 3)[:, :, 1].permute(0, 3, 1, 2)
+    assert (drawn.float() - expected.mul(255).round()).abs().max() <= 1
 
     assert play.main([*common, "--actions", "2,2,5", "--out", str(tmp_path / "sequence.png")]) == 0
     assert cv2.imread(str(tmp_path / "sequence.png")).shape == (90, 4 * 160, 3)

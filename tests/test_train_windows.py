@@ -140,6 +140,20 @@ def test_token_windows_keep_actions_aligned_with_frames(tmp_path):
         assert window_actions.tolist() == list(range(start, start + 3))
 
 
+def test_token_windows_are_the_tokenizers_coding_windows(tmp_path):
+    """Token windows start at multiples of T (where genie tokenize restarts the tokenizer's context), every epoch."""
+    n, h, w = 11, 1, 1
+    meta = {"clip_id": "c0", "video_id": "v", "n_frames": n, "grid_height": h, "grid_width": w,
+            "num_codes": 1024, "num_actions": 16, "tokenizer_checkpoint": "t", "lam_checkpoint": "l",
+            "source_shard": "s.tar", "source_spec_version": "1"}
+    with webdataset.TarWriter(str(tmp_path / "tokens.tar")) as writer:
+        writer.write(token_spec.encode_token_sample(np.arange(n, dtype=np.uint16).reshape(n, h, w),
+                                                    np.zeros(n - 1, np.uint8), meta))
+    config = dataclasses.replace(CONFIG, shuffle_block_clips=1, batch_size=1)
+    batches = take(window_loader(config, TokenWindows(), [str(tmp_path / "tokens.tar")], 0), 12)  # 6 epochs
+    assert {int(batch["tokens"][0, 0, 0, 0]) for batch in batches} == {0, 4}
+
+
 def test_token_sample_rejects_pickles_and_out_of_range_codes():
     """A pickled object array or a code beyond the vocabulary is a ShardError, never unpickled."""
     meta = {"clip_id": ids.clip_id("v", 0, 2), "video_id": "v", "n_frames": 2, "grid_height": 1, "grid_width": 1,

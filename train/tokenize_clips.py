@@ -32,7 +32,9 @@ class TokenizeConfig:
 
     tokenizer_checkpoint: str  # a tokenizer checkpoint directory, or a run folder (its latest checkpoint)
     lam_checkpoint: str  # a LAM checkpoint directory, or a run folder
-    window_frames: int = 16  # T the encoders were trained on: the context each frame is coded with
+    # T the encoders were trained on: the context each frame is coded with; dynamics training cuts its
+    # windows at the same multiples of T (train/windows.py TokenWindows), so keep the two equal
+    window_frames: int = 16
     batch_windows: int = 16  # windows per encoder forward
 
 

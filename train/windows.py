@@ -14,7 +14,8 @@ The stream of one rank, split over its P DataLoader processes ("streams"):
   them with rng(seed, rank, epoch) and stream s reads every P-th one;
 - clips are taken round-robin from `interleave_shards` open shards and grouped into blocks
   of `shuffle_block_clips` clips; each clip of n >= T frames gives n // T non-overlapping
-  windows at a random offset; a block's windows are shuffled together;
+  windows, at a random offset for frames and at offset 0 for tokens (see TokenWindows);
+  a block's windows are shuffled together;
 - consecutive windows form batches; the DataLoader yields stream 0's batch, then stream
   1's, and so on, so the i-th batch of the rank is deterministic.
 Each batch carries its stream's position after it: (epoch, block, windows of the block
@@ -54,6 +55,8 @@ class DataConfig:
 class ClipWindows:
     """Clip shards (schemas/shard.py) -> {'frames': (n, 90, 160, 3) uint8}."""
 
+    random_offset = True  # any T consecutive frames are a fair window
+
     def count_frames(self, sample: dict) -> int:
         return clip_spec.decode_meta(sample[clip_spec.META_FIELD])["n_frames"]
 
@@ -63,7 +66,15 @@ class ClipWindows:
 
 
 class TokenWindows:
-    """Token shards (schemas/token_shard.py) -> {'tokens': (n, h, w), 'actions': (n-1,)} int64."""
+    """Token shards (schemas/token_shard.py) -> {'tokens': (n, h, w), 'actions': (n-1,)} int64.
+
+    Windows start at frames 0, T, 2T, ...: `genie tokenize` codes a clip in windows starting
+    there (train/tokenize_clips.py, with the same T), and the tokenizer is causal, so each
+    window is exactly one coding window: its first frame coded alone, as a generation's start
+    image is, and no window straddles a restart of the tokenizer's context.
+    """
+
+    random_offset = False
 
     def count_frames(self, sample: dict) -> int:
         return token_spec.decode_token_meta(sample[token_spec.META_FIELD])["n_frames"]
@@ -173,7 +184,7 @@ class WindowStream(IterableDataset):
                 continue
             count = n // T
             if count:
-                offset = int(rng.integers(0, n - count * T + 1))
+                offset = int(rng.integers(0, n - count * T + 1)) if self.sample_format.random_offset else 0
                 spans.extend((index, offset + k * T) for k in range(count))
         return [spans[i] for i in rng.permutation(len(spans))]
 
