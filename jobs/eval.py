@@ -121,7 +121,7 @@ def read_windows(config: EvalConfig) -> Windows:
     """Choose windows from the videos in turn (metadata only), then decode just those clips."""
     from schemas import shard as clip_spec
     from schemas.validation import SchemaError
-    from train.shards import ShardError, iter_samples, list_shards
+    from schemas.shard_io import ShardError, iter_samples, list_shards
 
     T = config.window_frames
     by_video: dict[str, list[tuple[str, str, int]]] = {}  # video -> (shard, clip key, start)

@@ -86,7 +86,7 @@ def load_world(tokenizer: str, dynamics: str, steps: int, temperature: float):
 def first_clip_frame(locations: list[str]) -> np.ndarray:
     """The first frame (90, 160, 3) uint8 of the first readable clip in these clip shards."""
     from schemas.shard import decode_sample
-    from train.shards import iter_samples, list_shards
+    from schemas.shard_io import iter_samples, list_shards
 
     for shard in list_shards(locations):
         for sample in iter_samples(shard):

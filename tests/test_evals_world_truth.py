@@ -94,7 +94,7 @@ def test_ingested_world_clips_get_the_actions_of_their_own_source_frames(tmp_pat
     from pipeline.rows import to_batch, to_rows
     from pipeline.shards import ShardConfig
     from schemas.shard import clip_source_frames, decode_sample
-    from train.shards import iter_samples, list_shards
+    from schemas.shard_io import iter_samples, list_shards
     from world.timeline import VideoPlan, Shot, play
     from world.video import plan_frames, render_video
 
