@@ -143,7 +143,7 @@ def test_token_windows_keep_actions_aligned_with_frames(tmp_path):
 def test_token_windows_are_the_tokenizers_coding_windows(tmp_path):
     """Token windows start at multiples of T (where genie tokenize restarts the tokenizer's context), every epoch."""
     n, h, w = 11, 1, 1
-    meta = {"clip_id": "c0", "video_id": "v", "n_frames": n, "grid_height": h, "grid_width": w,
+    meta = {"clip_id": ids.clip_id("v", 0, n), "video_id": "v", "n_frames": n, "grid_height": h, "grid_width": w,
             "num_codes": 1024, "num_actions": 16, "tokenizer_checkpoint": "t", "lam_checkpoint": "l",
             "source_shard": "s.tar", "source_spec_version": "1"}
     with webdataset.TarWriter(str(tmp_path / "tokens.tar")) as writer:
