@@ -20,6 +20,7 @@ from models.config import load_model_configs
 from models.dynamics import DynamicsModel
 from models.lam import LatentActionModel
 from models.tokenizer import VideoTokenizer
+from schemas import ids
 from schemas import shard as clip_spec
 from fixtures_checkpoint import write_model_checkpoint
 
@@ -46,9 +47,9 @@ def _clip(video_id: str, start_frame: int, n: int, seed: int) -> dict:
     x = np.random.default_rng(seed).integers(0, 40)
     for t in range(n):
         frames[t, 30:50, x + 8 * t:x + 8 * t + 20] = (230, 180, 40)
-    meta = {"clip_id": f"{video_id}_{start_frame}", "video_id": video_id, "scene_index": 0,
+    meta = {"clip_id": ids.clip_id(video_id, start_frame, start_frame + 3 * n), "video_id": video_id, "scene_index": 0,
             "start_frame": start_frame, "end_frame": start_frame + 3 * n, "start_s": start_frame / 30,
-            "end_s": (start_frame + 3 * n) / 30, "n_frames": n, "fps": 30, "width": 640, "height": 360,
+            "end_s": (start_frame + 3 * n) / 30, "n_frames": n, "fps": 10, "width": 160, "height": 90,
             "quality_score": None, "pipeline_version": "test"}
     return clip_spec.encode_sample(frames, meta)
 
