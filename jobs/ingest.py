@@ -38,7 +38,10 @@ from pipeline.rows import is_ok, to_batch, to_rows
 from pipeline.search import SearchConfig, search
 from pipeline.shards import ShardConfig, remove_temporaries
 from pipeline.stats import format_table, run_stats
-from schemas.config import load
+from pipeline.takedowns import TakedownFilter
+from schemas.config import load, to_dict
+from schemas.manifest import RUN_CONFIG_FILE
+from schemas.takedowns import load_takedowns
 
 DEFAULT_CONFIG = "ingest_local.toml"
 DOWNLOADS = "downloads"
@@ -73,6 +76,9 @@ class IngestConfig:
     output_dir: str = "out/ingest"
     # Progress bars (Ray Data's per operator, and one of finished videos).
     progress: bool = True
+    # A takedown list (schemas/takedowns.py): its videos and uploaders are dropped at search
+    # time, never downloaded; "" = none.
+    takedowns: str = ""
     search: SearchConfig = SearchConfig()
     download: DownloadConfig = DownloadConfig()
     split: SplitConfig = SplitConfig()
@@ -209,10 +215,11 @@ def run_ingest(config: IngestConfig) -> dict:
         (output / folder).mkdir(parents=True, exist_ok=True)
         remove_temporaries(output / folder)
 
+    takedowns = TakedownFilter(load_takedowns(config.takedowns))  # a bad list fails before any request
     found = search(config.search)
     for query, reason in found.failed_queries.items():
         print(f"search: query {query!r} failed: {reason}", file=sys.stderr)
-    judged = to_rows(KeywordFilter(config.search.rules)(to_batch(found.videos, columns=("video_id",))))
+    judged = to_rows(KeywordFilter(config.search.rules)(takedowns(to_batch(found.videos, columns=("video_id",)))))
     rejected = [row for row in judged if not is_ok(row)]
     todo = [row for row in judged if is_ok(row) and not lineage.is_finished(output, row["video_id"])]
     skipped = sum(1 for row in judged if is_ok(row)) - len(todo)
@@ -233,6 +240,7 @@ def run_ingest(config: IngestConfig) -> dict:
     videos, clips = lineage.consolidate(output, others)
     stats = run_stats(videos, clips, finished, wall_s=time.monotonic() - started)
     write_atomic(output / STATS_FILE, json.dumps(stats, indent=1, sort_keys=True).encode())
+    write_atomic(output / RUN_CONFIG_FILE, json.dumps(to_dict(config), indent=1, sort_keys=True).encode())
     if config.progress:
         print(format_table(stats), file=sys.stderr)
     return stats

@@ -1,0 +1,141 @@
+"""Building a release from ingest runs: plan, write shards, then manifest, index and card.
+
+`build_release` runs on one machine; the shard writes, the only heavy part, go through a
+`map_ordered(function, tasks)` the caller gives (jobs/release.py: a plain loop, or Ray
+tasks with a bounded number in flight), which must yield results in task order. Memory:
+the planner's buckets (release/plan.py), one shard's rows per task in flight, and one sample
+at a time per writer; the manifest is written as results arrive.
+
+A sample that cannot be read or does not match its manifest row is left out of its shard
+and listed in provenance.json with its reason; the release goes on. The release is written
+under a temporary folder beside `out` and renamed into place at the end.
+"""
+
+import dataclasses
+import datetime as dt
+import os
+import pathlib
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+
+from release import plan as planner
+from release.card import write_card
+from release.plan import BuildConfig, ShardTask
+from release.samples import check_sample
+from release.shard_io import ShardFormatError, ShardWriter, open_input, read_sample_at
+from release.writing import ReleaseWriter
+from schemas.takedowns import TakedownList, takedown_dict
+
+MapOrdered = Callable[[Callable, Iterable], Iterator]
+SCRATCH = ".plan"
+
+
+def local_map(function: Callable, tasks: Iterable) -> Iterator:
+    """map_ordered on this process, one task at a time."""
+    return map(function, tasks)
+
+
+def write_shard(task: ShardTask, release_dir: str, check_frames: bool) -> dict:
+    """Write one release shard from its planned clips; its index entry, manifest rows and the
+    clips left out (with their reasons)."""
+    rows, excluded = [], []
+    files: dict[str, object] = {}
+    writer = ShardWriter(pathlib.Path(release_dir) / task.name)
+    try:
+        for clip in task.clips.to_pylist():
+            try:
+                if clip["source_shard"] not in files:
+                    files[clip["source_shard"]] = open_input(clip["source_shard"])
+                sample = read_sample_at(files[clip["source_shard"]], clip["source_offset"])
+                problem = check_sample(sample, clip, check_frames)
+            except (OSError, ShardFormatError) as error:
+                problem = f"unreadable: {error}"
+            if problem is not None:
+                excluded.append({"clip_id": clip["clip_id"], "video_id": clip["video_id"], "reason": f"bad_sample: {problem}",
+                                 "source_shard": clip["source_shard"]})  # fmt: skip
+                continue
+            offset, size = writer.write(sample)
+            rows.append(_manifest_row(clip, task, len(rows), offset, size))
+        if not rows:
+            writer.discard()
+            return {"entry": None, "rows": [], "excluded": excluded}
+        size, sha256 = writer.close()
+    except BaseException:
+        writer.discard()
+        raise
+    finally:
+        for file in files.values():
+            file.close()
+    entry = {"name": task.name, "split": task.split, "bytes": size, "sha256": sha256, "clips": len(rows)}
+    return {"entry": entry, "rows": rows, "excluded": excluded}
+
+
+def _manifest_row(clip: dict, task: ShardTask, index: int, offset: int, size: int) -> dict:
+    row = {name: clip[name] for name in clip if name not in ("order", "source_offset", "estimated_bytes")}
+    return {**row, "split": task.split, "shard": task.name, "shard_index": index, "shard_offset": offset, "sample_bytes": size}
+
+
+def build_release(runs: list[str], out: str | os.PathLike, name: str, version: str, config: BuildConfig,
+                  takedowns: TakedownList = TakedownList(), map_ordered: MapOrdered = local_map,
+                  progress: Callable[[dict], None] | None = None) -> dict:
+    """Build release `version` of data set `name` from ingest `runs` into `out`; its index."""
+    if not runs:
+        raise ValueError("a release needs at least one ingest run")
+    out = pathlib.Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} already exists: a release is never overwritten (give a new --out)")
+    working = out.with_name(f".tmp-{out.name}-{os.getpid()}")
+    shutil.rmtree(working, ignore_errors=True)
+    working.mkdir(parents=True)
+    try:
+        videos = planner.choose_videos(runs, takedowns)
+        splits = planner.assign_splits(videos.chosen, config.splits, config.seed)
+        tasks = planner.plan_shards(runs, videos, splits, config, working / SCRATCH)
+        write = _bind(write_shard, release_dir=str(working), check_frames=config.check_frames)
+        writer = ReleaseWriter(working)
+        excluded_clips = []
+        for result in map_ordered(write, tasks):
+            writer.add_shard(result["entry"], result["rows"])
+            excluded_clips.extend(result["excluded"])
+            if progress is not None:
+                progress(result)
+        planner.remove_scratch(working / SCRATCH)
+        video_rows = [{**video, "split": splits[video_id]} for video_id, video in videos.chosen.items()]
+        provenance = {
+            "release": {"name": name, "version": version, "built_from": "ingest runs", "config": dataclasses.asdict(config)},
+            "runs": [planner.inputs.run_summary(run, planner.inputs.read_videos(run)) for run in runs],
+            "excluded_videos": videos.excluded,
+            "excluded_clips": excluded_clips,
+            "takedowns": [
+                _takedown_record(takedown_dict(entry), videos.excluded, version, applied="build")
+                for entry in takedowns.takedown
+            ],
+            "history": [],
+        }
+        index = writer.finish(name, version, config.seed, dataclasses.asdict(config.splits), video_rows, provenance)
+        write_card(working)
+        os.replace(working, out)
+    except BaseException:
+        shutil.rmtree(working, ignore_errors=True)
+        raise
+    return index
+
+
+def _takedown_record(entry: dict, excluded: list[dict], version: str, applied: str) -> dict:
+    """What one takedown entry removed: videos, clips and hours, and when it was applied."""
+    hit = [video for video in excluded if video.get("takedown") == entry]
+    return {**entry, "applied_in": version, "applied_on": dt.date.today().isoformat(), "applied_by": applied,
+            "videos_removed": sorted(video["video_id"] for video in hit),
+            "clips_removed": sum(video["n_clips"] for video in hit),
+            "hours_removed": sum(video["clip_hours"] for video in hit)}  # fmt: skip
+
+
+class _bind:
+    """A picklable partial (Ray ships it to workers)."""
+
+    def __init__(self, function: Callable, **kwargs) -> None:
+        self.function, self.kwargs = function, kwargs
+
+    def __call__(self, task):
+        return self.function(task, **self.kwargs)
+
