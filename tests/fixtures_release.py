@@ -1,0 +1,72 @@
+"""Test-only: two real ingest runs to build releases from (one Ray, one local site).
+
+`ingest_runs` (session-scoped) renders five short offline-world uploads (one off-topic),
+serves them with three real SMB levels on the local video site, and ingests twice into two
+folders: run "world" searches the platformer queries, run "mario" searches "mario" with a
+takedown list naming SMB level 1-3 (so it is dropped at search time, never downloaded).
+Both runs find some of the same videos, so a release of both must deduplicate them.
+"""
+
+import dataclasses
+import datetime as dt
+import pathlib
+
+import pytest
+
+from jobs.ingest import RaySection, default_config, run_ingest, with_site
+from pipeline.download import DownloadConfig
+from world.corpus import CorpusConfig, generate_corpus
+from world.site import VideoSite
+
+TAKEDOWN_AT_SEARCH = "smb-1-3"
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestRuns:
+    world: pathlib.Path
+    mario: pathlib.Path
+    takedowns: pathlib.Path  # the list the mario run honoured
+
+
+def write_takedowns(path: pathlib.Path, entries: list[dict]) -> pathlib.Path:
+    """A takedown TOML file from entries with video_id or uploader, reason and requested."""
+    lines = []
+    for entry in entries:
+        lines.append("[[takedown]]")
+        for key, value in entry.items():
+            lines.append(f"{key} = {value.isoformat() if isinstance(value, dt.date) else repr(value)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _config(site: VideoSite, output: pathlib.Path, queries: tuple[str, ...], takedowns: str = ""):
+    config = with_site(default_config(), site.url)
+    download = DownloadConfig(socket_timeout_s=2.0, video_timeout_s=30.0, max_attempts=2, backoff_initial_s=0.01,
+                              backoff_max_s=0.05, extractors=("generic",), rate_per_s=50.0)  # fmt: skip
+    return dataclasses.replace(
+        config, output_dir=str(output), progress=False, takedowns=takedowns, download=download,
+        search=dataclasses.replace(config.search, queries=queries),
+        ray=RaySection(num_cpus=2, object_store_mb=200, download_workers=0),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def ingest_runs(tmp_path_factory, smb_dir) -> IngestRuns:
+    import ray
+
+    root = tmp_path_factory.mktemp("release_corpus")
+    generate_corpus(CorpusConfig(seed=5, videos=5, offtopic=1, min_duration_s=6, max_duration_s=10), root)
+    smb = tmp_path_factory.mktemp("release_smb")
+    for name in ("smb_1_1.mp4", "smb_1_2.mp4", "smb_1_3.mp4"):
+        (smb / name).symlink_to(smb_dir / name)
+    takedowns = write_takedowns(tmp_path_factory.mktemp("takedowns") / "search.toml", [
+        {"video_id": TAKEDOWN_AT_SEARCH, "reason": "rights holder request", "requested": dt.date(2025, 3, 1)}])  # fmt: skip
+    world, mario = tmp_path_factory.mktemp("run_world"), tmp_path_factory.mktemp("run_mario")
+    ray.init(address="local", num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False, log_to_driver=False)
+    try:
+        with VideoSite(root, smb_dir=smb) as site:
+            run_ingest(_config(site, world, ("platformer speedrun", "playthrough", "level", "mario 1-1")))
+            run_ingest(_config(site, mario, ("mario",), str(takedowns)))
+    finally:
+        ray.shutdown()
+    return IngestRuns(world, mario, takedowns)
