@@ -127,9 +127,10 @@ def _download_stage(config: IngestConfig, limiter, share: int) -> Download:
 class _DownloadActor:
     def __init__(self, config: IngestConfig, limiter) -> None:
         self.stage = _download_stage(config, limiter, share=1)
+        self.takedowns = TakedownFilter(load_takedowns(config.takedowns), stage="download")
 
     def __call__(self, batch):
-        return _encode(self.stage(_decode(batch)))
+        return _encode(self.takedowns(self.stage(_decode(batch))))
 
 
 class _VideoWorker:
@@ -140,12 +141,13 @@ class _VideoWorker:
         import ray
 
         self.download = None if download_share is None else _download_stage(config, None, download_share)
+        self.takedowns = TakedownFilter(load_takedowns(config.takedowns), stage="download")  # uploaders now known
         self.stage = ProcessVideo(config.split, config.quality, config.shards, config.output_dir, PIPELINE_VERSION)
         self.node_id = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch):
         batch = _decode(batch)
-        rows = to_rows(self.stage(batch if self.download is None else self.download(batch)))
+        rows = to_rows(self.stage(batch if self.download is None else self.takedowns(self.download(batch))))
         return _encode(to_batch([{**row, "node_id": self.node_id} for row in rows]))
 
 

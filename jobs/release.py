@@ -23,9 +23,11 @@ from typing import Literal
 from release import inputs
 from release.build import build_release, local_map
 from release.plan import BuildConfig
-from release.takedown import remove_takedowns
+from release.inputs import InputError
+from release.takedown import BaseReleaseError, remove_takedowns
 from schemas.config import ConfigError, load, to_dict
 from schemas.takedowns import load_takedowns
+from schemas.validation import SchemaError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                                             not options.no_progress)  # fmt: skip
         else:
             index = release_from_runs(options.runs, options.out, options.version, config, not options.no_progress)
-    except (FileExistsError, ValueError, OSError) as error:
+    except (FileExistsError, InputError, BaseReleaseError, ConfigError, SchemaError) as error:
         print(f"genie release: {error}", file=sys.stderr)
         return 1
     print(json.dumps({**summary(index), "config": to_dict(config)}, sort_keys=True))

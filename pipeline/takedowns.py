@@ -1,15 +1,15 @@
-"""Takedown stage: search results whose video or uploader is on the takedown list are dropped.
+"""Takedown stage: videos whose id or uploader is on the takedown list are dropped.
 
-Applied to the search's rows before anything is downloaded, so a taken-down video is never
-fetched; its manifest row says so ("takedown: <the entry's reason>").
+Applied to the search's rows, so a listed video is never downloaded; and again right after
+download, for uploader entries where the search result did not name the uploader (a feed's
+entries may not; the video's own metadata does), so such a video is never processed. Its
+manifest row says so ("takedown: <the entry's reason> (requested <date>)").
 """
 
 from collections.abc import Mapping, Sequence
 
 from pipeline.rows import Batch, dropped, is_ok, to_batch, to_rows
 from schemas.takedowns import TakedownList
-
-STAGE = "search"
 
 
 class TakedownFilter:
@@ -18,8 +18,9 @@ class TakedownFilter:
     Rows need `video_id` and `uploader`.
     """
 
-    def __init__(self, takedowns: TakedownList) -> None:
+    def __init__(self, takedowns: TakedownList, stage: str = "search") -> None:
         self.takedowns = takedowns
+        self.stage = stage
 
     def __call__(self, batch: Mapping[str, Sequence]) -> Batch:
         return to_batch([self.judge(row) for row in to_rows(batch)], columns=list(batch))
@@ -28,4 +29,4 @@ class TakedownFilter:
         entry = self.takedowns.match(row["video_id"], row.get("uploader")) if is_ok(row) else None
         if entry is None:
             return dict(row)
-        return dropped(row, STAGE, f"takedown: {entry.reason} (requested {entry.requested.isoformat()})")
+        return dropped(row, self.stage, f"takedown: {entry.reason} (requested {entry.requested.isoformat()})")

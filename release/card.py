@@ -12,6 +12,7 @@ import pathlib
 import urllib.parse
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -29,6 +30,7 @@ CONTACT_FRAMES = 5
 LENGTH_BINS = np.arange(0, 16.5, 0.5)
 SCORE_BINS = np.linspace(0, 1, 21)  # a scorer's score is in [0, 1] (pipeline/quality.py)
 HOUR = 3600.0
+STAGES = ("search", "download", "split", "quality", "write")  # ingest's stages, in order
 
 
 def write_card(root: str | pathlib.Path) -> pathlib.Path:
@@ -47,7 +49,7 @@ def write_card(root: str | pathlib.Path) -> pathlib.Path:
 
 
 def _clip_summary(path: pathlib.Path, seed: int) -> dict:
-    lengths = np.zeros(len(LENGTH_BINS) - 1, np.int64)
+    lengths = {split: np.zeros(len(LENGTH_BINS) - 1, np.int64) for split in SPLITS}
     scores = np.zeros(len(SCORE_BINS) - 1, np.int64)
     unscored = 0
     versions: collections.Counter = collections.Counter()
@@ -56,8 +58,10 @@ def _clip_summary(path: pathlib.Path, seed: int) -> dict:
     columns = ["clip_id", "video_id", "split", "shard", "shard_offset", "n_frames", "quality_score", "quality_scorer",
                "pipeline_version"]  # fmt: skip
     for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536, columns=columns):
-        seconds = batch["n_frames"].to_numpy() / clip_spec.FRAME_RATE
-        lengths += np.histogram(np.minimum(seconds, LENGTH_BINS[-1] - 1e-9), LENGTH_BINS)[0]
+        seconds = np.minimum(batch["n_frames"].to_numpy() / clip_spec.FRAME_RATE, LENGTH_BINS[-1] - 1e-9)
+        split = np.array(batch["split"].to_pylist())
+        for name in SPLITS:
+            lengths[name] += np.histogram(seconds[split == name], LENGTH_BINS)[0]
         score = batch["quality_score"]
         unscored += score.null_count
         scores += np.histogram(np.clip(pc.drop_null(score).to_numpy(), 0, 1), SCORE_BINS)[0]
@@ -76,14 +80,20 @@ def _clip_summary(path: pathlib.Path, seed: int) -> dict:
 
 def _plot_histograms(clips: dict, length_png: pathlib.Path, score_png: pathlib.Path) -> None:
     figure, axes = plt.subplots(figsize=(6, 3.2), dpi=100)
-    axes.bar(LENGTH_BINS[:-1], clips["lengths"], width=0.5, align="edge", color="#4477aa")
-    axes.set(xlabel="clip length (s)", ylabel="clips", title="Clip length")
+    bottom = np.zeros(len(LENGTH_BINS) - 1, np.int64)
+    for split, colour in zip(SPLITS, ("#4477aa", "#ee6677", "#ccbb44")):
+        axes.bar(LENGTH_BINS[:-1], clips["lengths"][split], width=0.5, align="edge", bottom=bottom, color=colour, label=split)
+        bottom = bottom + clips["lengths"][split]
+    axes.legend(fontsize=8)
+    axes.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axes.set(xlabel="clip length (s)", ylabel="clips", title="Clip length by split")
     figure.tight_layout()
     figure.savefig(length_png)
     plt.close(figure)
     figure, axes = plt.subplots(figsize=(6, 3.2), dpi=100)
     if clips["scores"].sum():
         axes.bar(SCORE_BINS[:-1], clips["scores"], width=SCORE_BINS[1], align="edge", color="#228833")
+        axes.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     else:
         axes.text(0.5, 0.5, "no clip has a quality score", ha="center", va="center", transform=axes.transAxes)
     scorer = ", ".join(sorted(clips["scorers"])) or "none"
@@ -109,7 +119,7 @@ def _plot_contact_sheet(root: pathlib.Path, rows: list[dict], videos: list[dict]
             axes[line, column].set_title(f"t={frame / clip_spec.FRAME_RATE:.1f}s", fontsize=6, pad=1)
         label = f"{row['split']}: {titles.get(row['video_id'], row['video_id'])[:40]}"
         axes[line, 0].text(-0.05, 0.5, label, fontsize=6, ha="right", va="center", transform=axes[line, 0].transAxes)
-    figure.subplots_adjust(left=0.3, right=0.99, top=0.97, bottom=0.01, wspace=0.04, hspace=0.35)
+    figure.subplots_adjust(left=0.24, right=0.99, top=0.97, bottom=0.01, wspace=0.04, hspace=0.35)
     figure.savefig(png)
     plt.close(figure)
 
@@ -126,7 +136,7 @@ def _card_lines(index: dict, provenance: dict, videos: list[dict], clips: dict) 
         shards = [entry for entry in index["shards"] if entry["split"] == split]
         split_videos = [video for video in videos if video["split"] == split]
         hours = sum(video["clip_hours"] for video in split_videos)
-        lines.append(f"| {split} | {len(split_videos)} | {sum(entry['clips'] for entry in shards)} | {hours:.2f} | "
+        lines.append(f"| {split} | {len(split_videos)} | {sum(entry['clips'] for entry in shards)} | {hours:.3f} | "
                      f"{len(shards)} | {sum(entry['bytes'] for entry in shards) / 1024**3:.3f} |")  # fmt: skip
     fractions = ", ".join(f"{split} {index['split_fractions'][split]:g}" for split in SPLITS)
     lines += ["", f"Splits are by source video (no video is in two splits), by clip hours: {fractions}.", ""]
@@ -163,7 +173,7 @@ def _table(title: str, key_name: str, groups: dict[str, list[dict]], limit: int 
     lines = [f"| {key_name} | videos | hours |", "| --- | ---: | ---: |"]
     ordered = sorted(groups.items(), key=lambda item: -sum(video["clip_hours"] for video in item[1]))
     for key, members in ordered[:limit]:
-        lines.append(f"| {key} | {len(members)} | {sum(video['clip_hours'] for video in members):.2f} |")
+        lines.append(f"| {key} | {len(members)} | {sum(video['clip_hours'] for video in members):.3f} |")
     if limit and len(ordered) > limit:
         lines.append(f"| ({len(ordered) - limit} more) | | |")
     return [title, "", *lines, ""]
@@ -192,8 +202,8 @@ def _curation(provenance: dict) -> list[str]:
         stages = (run.get("stats") or {}).get("stages")
         if stages:
             lines += ["", "| stage | in | in hours | out | out hours |", "| --- | ---: | ---: | ---: | ---: |"]
-            lines += [f"| {stage} | {figures['in']} | {figures['in_hours']:.3f} | {figures['out']} | {figures['out_hours']:.3f} |"
-                      for stage, figures in stages.items()]  # fmt: skip
+            lines += [f"| {stage} | {stages[stage]['in']} | {stages[stage]['in_hours']:.3f} | {stages[stage]['out']} | "
+                      f"{stages[stage]['out_hours']:.3f} |" for stage in STAGES if stage in stages]  # fmt: skip
         lines.append("")
     return lines
 

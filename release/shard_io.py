@@ -125,6 +125,9 @@ class _HashingFile(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
+    def tell(self) -> int:
+        return self.bytes
+
     def write(self, data) -> int:
         self.file.write(data)
         self.sha256.update(data)

@@ -2,9 +2,11 @@
 
 `ingest_runs` (session-scoped) renders five short offline-world uploads (one off-topic),
 serves them with three real SMB levels on the local video site, and ingests twice into two
-folders: run "world" searches the platformer queries, run "mario" searches "mario" with a
-takedown list naming SMB level 1-3 (so it is dropped at search time, never downloaded).
-Both runs find some of the same videos, so a release of both must deduplicate them.
+folders: run "world" searches the platformer queries, run "mario" searches "mario" and
+"cave" with a takedown list naming SMB level 1-3 (dropped at search time, never downloaded)
+and the uploader of the "cave" video (whom the site's search feed does not name: dropped
+right after download). Both runs find the same SMB levels, so a release of both must
+deduplicate them.
 """
 
 import dataclasses
@@ -19,6 +21,7 @@ from world.corpus import CorpusConfig, generate_corpus
 from world.site import VideoSite
 
 TAKEDOWN_AT_SEARCH = "smb-1-3"
+TAKEDOWN_UPLOADER = "pixelrunner"  # uploads "Let's Play Castle Climber #14 - the cave levels"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,18 +58,19 @@ def ingest_runs(tmp_path_factory, smb_dir) -> IngestRuns:
     import ray
 
     root = tmp_path_factory.mktemp("release_corpus")
-    generate_corpus(CorpusConfig(seed=5, videos=5, offtopic=1, min_duration_s=6, max_duration_s=10), root)
+    generate_corpus(CorpusConfig(seed=5, videos=5, offtopic=1, min_duration_s=10, max_duration_s=16), root)
     smb = tmp_path_factory.mktemp("release_smb")
     for name in ("smb_1_1.mp4", "smb_1_2.mp4", "smb_1_3.mp4"):
         (smb / name).symlink_to(smb_dir / name)
     takedowns = write_takedowns(tmp_path_factory.mktemp("takedowns") / "search.toml", [
-        {"video_id": TAKEDOWN_AT_SEARCH, "reason": "rights holder request", "requested": dt.date(2025, 3, 1)}])  # fmt: skip
+        {"video_id": TAKEDOWN_AT_SEARCH, "reason": "rights holder request", "requested": dt.date(2025, 3, 1)},
+        {"uploader": TAKEDOWN_UPLOADER, "reason": "uploader opted out", "requested": dt.date(2025, 3, 2)}])  # fmt: skip
     world, mario = tmp_path_factory.mktemp("run_world"), tmp_path_factory.mktemp("run_mario")
     ray.init(address="local", num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False, log_to_driver=False)
     try:
         with VideoSite(root, smb_dir=smb) as site:
-            run_ingest(_config(site, world, ("platformer speedrun", "playthrough", "level", "mario 1-1")))
-            run_ingest(_config(site, mario, ("mario",), str(takedowns)))
+            run_ingest(_config(site, world, ("platformer speedrun", "playthrough", "level", "mario 1-1", "review")))
+            run_ingest(_config(site, mario, ("mario", "cave"), str(takedowns)))
     finally:
         ray.shutdown()
     return IngestRuns(world, mario, takedowns)

@@ -22,7 +22,7 @@ from schemas import shard as clip_spec
 from schemas.manifest import RUN_CLIPS_FILE
 from schemas.release import CLIPS_FILE, INDEX_FILE, SPLITS, VIDEOS_FILE
 
-BUILD = BuildConfig(seed=3, splits=SplitFractions(train=0.6, val=0.2, test=0.2), target_shard_bytes=300_000)
+BUILD = BuildConfig(seed=3, splits=SplitFractions(train=0.6, val=0.2, test=0.2), target_shard_bytes=800_000)
 
 
 def build(runs, out: pathlib.Path, mode: str = "local", build: BuildConfig = BUILD, takedowns: str = "") -> dict:

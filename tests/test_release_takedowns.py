@@ -8,7 +8,7 @@ import pathlib
 import pyarrow.parquet as pq
 import pytest
 
-from fixtures_release import TAKEDOWN_AT_SEARCH, ingest_runs, write_takedowns  # noqa: F401 (fixture)
+from fixtures_release import TAKEDOWN_AT_SEARCH, TAKEDOWN_UPLOADER, ingest_runs, write_takedowns  # noqa: F401 (fixture)
 from jobs.release import RaySection, ReleaseJobConfig, main, release_from_runs, release_minus_takedowns
 from release.plan import BuildConfig, SplitFractions
 from release.verify import verify_release
@@ -17,7 +17,7 @@ from schemas.manifest import RUN_VIDEOS_FILE
 from schemas.release import CLIPS_FILE, INDEX_FILE
 from schemas.takedowns import load_takedowns
 
-BUILD = BuildConfig(seed=3, splits=SplitFractions(train=0.6, val=0.2, test=0.2), target_shard_bytes=300_000)
+BUILD = BuildConfig(seed=3, splits=SplitFractions(train=0.6, val=0.2, test=0.2), target_shard_bytes=800_000)
 
 
 def shard_bytes(root: pathlib.Path) -> dict[str, bytes]:
@@ -42,17 +42,21 @@ def versions(ingest_runs, tmp_path_factory):  # noqa: F811
     return root / "v1", root / "v2", {first, second}, takedowns
 
 
-def test_ingest_drops_a_takedown_video_at_search_time(ingest_runs):  # noqa: F811
-    """The run with a takedown list recorded the listed video as dropped at search, and never
-    fetched it (no download record)."""
+def test_ingest_drops_takedown_videos_before_processing_them(ingest_runs):  # noqa: F811
+    """The run with a takedown list dropped the listed video at search (never downloaded) and
+    the listed uploader's video right after download (the feed does not name uploaders);
+    neither has a clip, the other videos were processed."""
     videos = {row["video_id"]: row for row in pq.read_table(ingest_runs.mario / RUN_VIDEOS_FILE).to_pylist()}
-    row = videos[TAKEDOWN_AT_SEARCH]
-    assert (row["status"], row["stage"]) == ("dropped", "search")
-    assert row["reason"].startswith("takedown: rights holder request")
-    assert not list((ingest_runs.mario / "downloads" / "videos").glob("*.json")) or all(
-        json.loads(path.read_text()).get("id") != TAKEDOWN_AT_SEARCH
-        for path in (ingest_runs.mario / "downloads" / "videos").glob("*.json"))  # fmt: skip
-    assert any(video["status"] == "ok" for video in videos.values())
+    by_id = videos[TAKEDOWN_AT_SEARCH]
+    assert (by_id["status"], by_id["stage"]) == ("dropped", "search")
+    assert by_id["reason"] == "takedown: rights holder request (requested 2025-03-01)"
+    pointers = [json.loads(path.read_text()) for path in (ingest_runs.mario / "downloads" / "videos").glob("*.json")]
+    assert len(pointers) == sum(1 for row in videos.values() if row["stage"] != "search")
+    by_uploader = [row for row in videos.values() if (row["uploader"] or "").casefold() == TAKEDOWN_UPLOADER]
+    assert [(row["status"], row["stage"], row["reason"].split(":")[0]) for row in by_uploader] == [("dropped", "download", "takedown")]
+    clips = pq.read_table(ingest_runs.mario / "manifest" / "clips.parquet").to_pylist()
+    assert {clip["video_id"] for clip in clips} == {row["video_id"] for row in videos.values() if row["status"] == "ok"}
+    assert any(row["status"] == "ok" for row in videos.values())
 
 
 def test_v2_drops_the_taken_down_clips_and_verifies(versions):
