@@ -29,7 +29,7 @@ import sys
 import time
 
 from pipeline import lineage
-from pipeline.download import Download, DownloadConfig, write_atomic
+from pipeline.download import Download, DownloadConfig
 from pipeline.keywords import KeywordFilter
 from pipeline.process_video import SHARDS, ProcessVideo, SplitConfig
 from pipeline.quality import QualityConfig
@@ -41,6 +41,7 @@ from pipeline.stats import format_table, run_stats
 from pipeline.takedowns import TakedownFilter
 from schemas.config import load, to_dict
 from schemas.manifest import RUN_CONFIG_FILE
+from schemas.shard_io import write_atomic
 from schemas.takedowns import load_takedowns
 
 DEFAULT_CONFIG = "ingest_local.toml"

@@ -30,6 +30,7 @@ from yt_dlp.networking.exceptions import HTTPError, TransportError
 
 from pipeline.rows import Batch, failed, is_ok, ok, to_batch, to_rows
 from schemas.ids import video_key
+from schemas.shard_io import write_atomic
 
 STAGE = "download"
 _EXT = re.compile(r"[a-z0-9]{1,8}")
@@ -303,9 +304,3 @@ def sha256_file(path: pathlib.Path) -> str:
             digest.update(block)
     return digest.hexdigest()
 
-
-def write_atomic(path: pathlib.Path, data: bytes) -> None:
-    """Write `data` to a temporary name beside `path`, then rename it into place."""
-    temporary = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)

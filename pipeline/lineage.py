@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from schemas.ids import video_key
 from schemas.manifest import CLIP_SCHEMA, VIDEO_SCHEMA, validate_clip_table, validate_video_table
+from schemas.shard_io import AtomicFile
 
 PARTS = "parts"
 MANIFEST = "manifest"
@@ -79,11 +80,9 @@ def consolidate(output_dir: str | os.PathLike, other_videos: Iterable[dict] = ()
 
 
 def write_table(path: pathlib.Path, table: pa.Table) -> None:
-    """Write a Parquet file under a temporary name, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    pq.write_table(table, temporary)
-    os.replace(temporary, path)
+    """Write a Parquet file atomically and durably (schemas/shard_io.py's AtomicFile)."""
+    with AtomicFile(path) as target:
+        pq.write_table(table, target.file)
 
 
 def _part(output_dir: str | os.PathLike, video_id: str, kind: str) -> pathlib.Path:

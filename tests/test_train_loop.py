@@ -9,8 +9,10 @@ import pytest
 import torch
 import webdataset
 
+from schemas import ids
 from schemas import shard as clip_spec
 from schemas import token_shard as token_spec
+from schemas.shard_io import iter_samples
 from train.checkpoint import MODEL_FILE, OPTIMIZER_FILE, load_meta, load_tensors, state_digest
 from train.components import load_trained
 from train.context import LocalContext
@@ -18,7 +20,6 @@ from train.loop import TrainConfig, train
 from train.metrics import MetricsConfig
 from train.optimizer import OptimConfig
 from train.parallelize import ParallelConfig, parallelize
-from train.shards import iter_samples
 from train.windows import DataConfig
 
 T = 2
@@ -45,7 +46,7 @@ def token_shard(folder: pathlib.Path, clips: int = 1) -> pathlib.Path:
     folder.mkdir()
     with webdataset.TarWriter(str(folder / "tokens.tar")) as writer:
         for index in range(clips):
-            meta = {"clip_id": f"c{index}", "video_id": "v", "n_frames": T, "grid_height": grid[0], "grid_width": grid[1],
+            meta = {"clip_id": ids.clip_id("v", index, index + T), "video_id": "v", "n_frames": T, "grid_height": grid[0], "grid_width": grid[1],
                     "num_codes": codes, "num_actions": actions, "tokenizer_checkpoint": "t", "lam_checkpoint": "l",
                     "source_shard": "s.tar", "source_spec_version": "1"}
             tokens = rng.integers(0, 8, (T, *grid)).astype(np.uint16)

@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 from schemas.config import from_dict, to_dict
+from schemas.shard_io import list_shards
 from train.checkpoint import (
     MODEL_FILE,
     SCHEDULER_FILE,
@@ -33,7 +34,6 @@ from train.context import WorkerContext
 from train.metrics import MetricsConfig, MetricsLog, peak_flops, record_rank, save_sample_grid
 from train.optimizer import OptimConfig, build_optimizer, build_schedule
 from train.parallelize import ParallelConfig, autocast, gradient_sync, parallelize, sync_quantizers, unwrap
-from train.shards import list_shards
 from train.windows import DataConfig, shards_of_rank, streams_of, window_loader
 
 # Called after every optimiser step with (step, step the run started from, rank).
