@@ -110,6 +110,8 @@ def _result_bytes(result: dict) -> int:
 
 def release_from_runs(runs: list[str], out: str, version: str, config: ReleaseJobConfig, show_progress: bool = True) -> dict:
     """Build a release from ingest runs; its index."""
+    for run in runs:
+        inputs.check_run(run)
     input_bytes = sum(sum(inputs.shard_sizes(run).values()) for run in runs)
     map_ordered, shutdown = mapper(config.ray, input_bytes)
     bar, update = progress_bar(input_bytes, "release") if show_progress else (None, None)
@@ -181,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     except (FileExistsError, InputError, BaseReleaseError, ConfigError, SchemaError) as error:
         print(f"genie release: {error}", file=sys.stderr)
         return 1
-    print(json.dumps({**summary(index), "config": to_dict(config)}, sort_keys=True))
+    figures = summary(index)
+    for split, fraction in index["split_fractions"].items():
+        if fraction > 0 and split not in figures["splits"]:
+            print(f"genie release: warning: split {split} (fraction {fraction}) is empty: too few source videos", file=sys.stderr)
+    print(json.dumps({**figures, "config": to_dict(config)}, sort_keys=True))
     return 0
 
 

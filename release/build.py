@@ -22,7 +22,7 @@ from release import plan as planner
 from release.card import write_card
 from release.plan import BuildConfig, ShardTask
 from release.samples import check_sample
-from release.shard_io import ShardFormatError, ShardWriter, open_input, read_sample_at
+from release.shard_io import ShardError, ShardWriter, open_input, read_sample_at
 from release.writing import ReleaseWriter
 from schemas.takedowns import TakedownList, takedown_dict
 
@@ -46,9 +46,9 @@ def write_shard(task: ShardTask, release_dir: str, check_frames: bool) -> dict:
             try:
                 if clip["source_shard"] not in files:
                     files[clip["source_shard"]] = open_input(clip["source_shard"])
-                sample = read_sample_at(files[clip["source_shard"]], clip["source_offset"])
+                sample = read_sample_at(files[clip["source_shard"]], clip["source_offset"], clip["source_shard"])
                 problem = check_sample(sample, clip, check_frames)
-            except (OSError, ShardFormatError) as error:
+            except (OSError, ShardError) as error:
                 problem = f"unreadable: {error}"
             if problem is not None:
                 excluded.append({"clip_id": clip["clip_id"], "video_id": clip["video_id"], "reason": f"bad_sample: {problem}",

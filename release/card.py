@@ -112,7 +112,7 @@ def _plot_contact_sheet(root: pathlib.Path, rows: list[dict], videos: list[dict]
         axis.axis("off")
     for line, row in enumerate(rows):
         with open(root / row["shard"], "rb") as file:
-            frames, _ = clip_spec.decode_sample(read_sample_at(file, row["shard_offset"]))
+            frames, _ = clip_spec.decode_sample(read_sample_at(file, row["shard_offset"], row["shard"]))
         picks = np.linspace(0, len(frames) - 1, CONTACT_FRAMES).round().astype(int)
         for column, frame in enumerate(picks):
             axes[line, column].imshow(frames[frame])

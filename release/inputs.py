@@ -27,8 +27,8 @@ from schemas.manifest import (
     VIDEO_SCHEMA,
     validate_video_table,
 )
+from schemas.shard_io import resolve
 from schemas.validation import SchemaError
-from train.shards import resolve
 
 BATCH_ROWS = 65_536
 
@@ -40,6 +40,13 @@ class InputError(ValueError):
 def join(location: str, relative: str) -> str:
     """`relative` inside a run location (a path or a URI)."""
     return location.rstrip("/") + "/" + relative
+
+
+def check_run(run: str) -> None:
+    """Raise InputError unless `run` holds an ingest run's manifest."""
+    filesystem, path = resolve(join(run, RUN_VIDEOS_FILE))
+    if filesystem.get_file_info(path).type != pafs.FileType.File:
+        raise InputError(f"{run} is not an ingest run: no {RUN_VIDEOS_FILE}")
 
 
 def read_videos(run: str) -> pa.Table:

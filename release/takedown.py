@@ -60,7 +60,7 @@ def apply_shard_change(change: ShardChange, base: str, out: str) -> dict:
     by_id = {row["clip_id"]: row for row in kept_rows}
     rows = []
     with open(source, "rb") as file, ShardWriter(target) as writer:
-        for sample, _, _ in iter_samples(file):
+        for sample, _, _ in iter_samples(file, name):
             if sample["__key__"] not in by_id:
                 continue
             offset, size = writer.write(sample)

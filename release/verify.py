@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from release.build import MapOrdered, local_map
 from release.samples import check_sample
-from release.shard_io import ShardFormatError, iter_samples
+from release.shard_io import ShardError, iter_samples
 from schemas.release import (
     CLIPS_FILE,
     INDEX_FILE,
@@ -64,7 +64,7 @@ def verify_shard(root: str, entry: dict, rows: list[dict], check_frames: bool) -
         with open(path, "rb") as file:
             reader = _HashingReader(file)
             count = 0
-            for index, (sample, offset, size) in enumerate(iter_samples(reader)):
+            for index, (sample, offset, size) in enumerate(iter_samples(reader, name)):
                 count = index + 1
                 if index >= len(rows):
                     problems.append(f"{name}: stray sample {sample['__key__']!r} at index {index}, not in the manifest")
@@ -82,7 +82,7 @@ def verify_shard(root: str, entry: dict, rows: list[dict], check_frames: bool) -
                 pass
     except FileNotFoundError:
         return {"name": name, "bytes": 0, "problems": [f"{name}: shard is missing"]}
-    except (OSError, ShardFormatError) as error:
+    except (OSError, ShardError) as error:
         problems.append(f"{name}: unreadable: {error}")
         return {"name": name, "bytes": entry["bytes"], "problems": problems[:MAX_PROBLEMS_PER_SHARD]}
     if reader.bytes != entry["bytes"] or reader.sha256.hexdigest() != entry["sha256"]:

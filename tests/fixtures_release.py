@@ -1,12 +1,12 @@
 """Test-only: two real ingest runs to build releases from (one Ray, one local site).
 
-`ingest_runs` (session-scoped) renders five short offline-world uploads (one off-topic),
+`ingest_runs` (session-scoped, registered in conftest.py so every module shares one) renders five short offline-world uploads (one off-topic),
 serves them with three real SMB levels on the local video site, and ingests twice into two
 folders: run "world" searches the platformer queries, run "mario" searches "mario" and
 "cave" with a takedown list naming SMB level 1-3 (dropped at search time, never downloaded)
 and the uploader of the "cave" video (whom the site's search feed does not name: dropped
-right after download). Both runs find the same SMB levels, so a release of both must
-deduplicate them.
+right after download). Both runs find SMB levels 1-1 and 1-2, so a release of both must
+deduplicate them; level 1-3 comes from the world run only.
 """
 
 import dataclasses
@@ -14,11 +14,6 @@ import datetime as dt
 import pathlib
 
 import pytest
-
-from jobs.ingest import RaySection, default_config, run_ingest, with_site
-from pipeline.download import DownloadConfig
-from world.corpus import CorpusConfig, generate_corpus
-from world.site import VideoSite
 
 TAKEDOWN_AT_SEARCH = "smb-1-3"
 TAKEDOWN_UPLOADER = "pixelrunner"  # uploads "Let's Play Castle Climber #14 - the cave levels"
@@ -42,7 +37,10 @@ def write_takedowns(path: pathlib.Path, entries: list[dict]) -> pathlib.Path:
     return path
 
 
-def _config(site: VideoSite, output: pathlib.Path, queries: tuple[str, ...], takedowns: str = ""):
+def _config(site, output: pathlib.Path, queries: tuple[str, ...], takedowns: str = ""):
+    from jobs.ingest import RaySection, default_config, with_site
+    from pipeline.download import DownloadConfig
+
     config = with_site(default_config(), site.url)
     download = DownloadConfig(socket_timeout_s=2.0, video_timeout_s=30.0, max_attempts=2, backoff_initial_s=0.01,
                               backoff_max_s=0.05, extractors=("generic",), rate_per_s=50.0)  # fmt: skip
@@ -56,6 +54,10 @@ def _config(site: VideoSite, output: pathlib.Path, queries: tuple[str, ...], tak
 @pytest.fixture(scope="session")
 def ingest_runs(tmp_path_factory, smb_dir) -> IngestRuns:
     import ray
+
+    from jobs.ingest import run_ingest
+    from world.corpus import CorpusConfig, generate_corpus
+    from world.site import VideoSite
 
     root = tmp_path_factory.mktemp("release_corpus")
     generate_corpus(CorpusConfig(seed=5, videos=5, offtopic=1, min_duration_s=10, max_duration_s=16), root)

@@ -11,7 +11,6 @@ import pyarrow.parquet as pq
 import pytest
 import webdataset
 
-from fixtures_release import ingest_runs  # noqa: F401 (fixture)
 from jobs.release import RaySection, ReleaseJobConfig, release_from_runs
 from jobs.verify import main as verify_main
 from release.inputs import InputError
@@ -32,9 +31,19 @@ def build(runs, out: pathlib.Path, mode: str = "local", build: BuildConfig = BUI
 
 
 @pytest.fixture(scope="module")
-def release(ingest_runs, tmp_path_factory) -> pathlib.Path:  # noqa: F811
+def local_ray():
+    """One local Ray (2 CPUs) for the tests that need one: the Ray build, Ray Data, training."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def release(ingest_runs, tmp_path_factory) -> pathlib.Path:
     out = tmp_path_factory.mktemp("releases") / "v1"
-    build([ingest_runs.world, ingest_runs.mario], out)
+    build([ingest_runs.mario, ingest_runs.world], out)
     return out
 
 
@@ -65,11 +74,11 @@ def tampered_copy(release: pathlib.Path, tmp_path: pathlib.Path) -> pathlib.Path
     return copy
 
 
-def test_release_of_two_runs_verifies_clean_and_holds_every_kept_clip_once(release, ingest_runs):  # noqa: F811
+def test_release_of_two_runs_verifies_clean_and_holds_every_kept_clip_once(release, ingest_runs):
     """Every kept clip of both runs is in the release once (videos both runs found come from the
-    first), with its lineage, and `genie verify` finds nothing wrong."""
+    first run given), with its lineage, and `genie verify` finds nothing wrong."""
     kept = {}
-    for run in (ingest_runs.world, ingest_runs.mario):
+    for run in (ingest_runs.mario, ingest_runs.world):
         for row in pq.read_table(run / RUN_CLIPS_FILE).to_pylist():
             if row["status"] == "ok":
                 kept.setdefault(row["clip_id"], str(run))
@@ -161,22 +170,22 @@ def test_a_stray_sample_or_stray_shard_fails_verify(release, tmp_path):
     assert "train/train-999999.tar: stray file, not in index.json" in problems
 
 
-def test_same_seed_gives_byte_identical_shards_locally_and_on_ray(release, ingest_runs, tmp_path):  # noqa: F811
+def test_same_seed_gives_byte_identical_shards_locally_and_on_ray(release, ingest_runs, tmp_path, local_ray):
     """A second build with the same seed, its shards written by Ray tasks, equals the first byte
     for byte; another seed orders clips differently."""
     again = tmp_path / "again"
-    build([ingest_runs.world, ingest_runs.mario], again, mode="ray")
+    build([ingest_runs.mario, ingest_runs.world], again, mode="ray")
     first, second = index_of(release), index_of(again)
     assert [(entry["name"], entry["sha256"]) for entry in first["shards"]] == \
         [(entry["name"], entry["sha256"]) for entry in second["shards"]]  # fmt: skip
     for entry in first["shards"]:
         assert (release / entry["name"]).read_bytes() == (again / entry["name"]).read_bytes()
     other = tmp_path / "other"
-    build([ingest_runs.world, ingest_runs.mario], other, build=dataclasses.replace(BUILD, seed=4))
+    build([ingest_runs.mario, ingest_runs.world], other, build=dataclasses.replace(BUILD, seed=4))
     assert [row["clip_id"] for row in clip_rows(other)] != [row["clip_id"] for row in clip_rows(release)]
 
 
-def test_a_corrupt_input_sample_is_left_out_with_its_reason(ingest_runs, tmp_path):  # noqa: F811
+def test_a_corrupt_input_sample_is_left_out_with_its_reason(ingest_runs, tmp_path):
     """A clip whose PNG is damaged in its ingest shard is left out (reason in provenance.json);
     the rest of the release is built and verifies."""
     run = tmp_path / "run"
@@ -198,7 +207,7 @@ def test_a_corrupt_input_sample_is_left_out_with_its_reason(ingest_runs, tmp_pat
 
 def test_a_folder_that_is_not_an_ingest_run_is_a_clear_error(tmp_path):
     """Building from a folder without an ingest manifest fails naming the missing file."""
-    with pytest.raises(InputError, match="manifest/videos.parquet"):
+    with pytest.raises(InputError, match="not an ingest run: no manifest/videos.parquet"):
         build([tmp_path], tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -212,15 +221,11 @@ def test_webdataset_reads_release_shards(release):
     assert frames == expected
 
 
-def test_ray_data_read_webdataset_reads_release_shards(release):
+def test_ray_data_read_webdataset_reads_release_shards(release, local_ray):
     """ray.data.read_webdataset on a split folder yields every clip of that split."""
     import ray
 
-    ray.init(address="local", num_cpus=1, object_store_memory=100 * 1024**2, include_dashboard=False, log_to_driver=False)
-    try:
-        rows = ray.data.read_webdataset(str(release / "val"), decoder=None).take_all()
-    finally:
-        ray.shutdown()
+    rows = ray.data.read_webdataset(str(release / "val"), decoder=None).take_all()
     metas = [clip_spec.decode_meta(row["json"]) for row in rows]
     assert sorted(meta["clip_id"] for meta in metas) == sorted(r["clip_id"] for r in clip_rows(release) if r["split"] == "val")
 
@@ -245,10 +250,8 @@ def test_dataset_card_has_its_sections_and_plots(release):
 
 
 @pytest.mark.slow
-def test_genie_train_trains_from_a_release_split(release, tmp_path):
+def test_genie_train_trains_from_a_release_split(release, tmp_path, local_ray):
     """`genie train tokenizer` with train.data.shards = [<release>/train] runs its steps."""
-    import ray
-
     from jobs.train import TrainJobConfig, fit
     from schemas.config import load
 
@@ -266,9 +269,5 @@ def test_genie_train_trains_from_a_release_split(release, tmp_path):
             metrics=dataclasses.replace(train.metrics, log_every=1, checkpoint_every=2, sample_every=100),
         ),
     )  # fmt: skip
-    ray.init(address="local", num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False, log_to_driver=False)
-    try:
-        result = fit("tokenizer", config)
-    finally:
-        ray.shutdown()
+    result = fit("tokenizer", config)
     assert result.metrics["step"] == 2 and result.checkpoint is not None

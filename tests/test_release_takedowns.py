@@ -8,7 +8,7 @@ import pathlib
 import pyarrow.parquet as pq
 import pytest
 
-from fixtures_release import TAKEDOWN_AT_SEARCH, TAKEDOWN_UPLOADER, ingest_runs, write_takedowns  # noqa: F401 (fixture)
+from fixtures_release import TAKEDOWN_AT_SEARCH, TAKEDOWN_UPLOADER, write_takedowns
 from jobs.release import RaySection, ReleaseJobConfig, main, release_from_runs, release_minus_takedowns
 from release.plan import BuildConfig, SplitFractions
 from release.verify import verify_release
@@ -25,11 +25,11 @@ def shard_bytes(root: pathlib.Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def versions(ingest_runs, tmp_path_factory):  # noqa: F811
+def versions(ingest_runs, tmp_path_factory):
     """v1 of both runs; two of its source videos (in different shards); v2 = v1 minus them."""
     root = tmp_path_factory.mktemp("takedown_releases")
     config = ReleaseJobConfig(name="platformers-test", build=BUILD, ray=RaySection(mode="local"))
-    release_from_runs([str(ingest_runs.world), str(ingest_runs.mario)], str(root / "v1"), "v1", config, show_progress=False)
+    release_from_runs([str(ingest_runs.mario), str(ingest_runs.world)], str(root / "v1"), "v1", config, show_progress=False)
     rows = pq.read_table(root / "v1" / CLIPS_FILE).to_pylist()
     first = rows[0]["video_id"]
     second = next(row["video_id"] for row in rows if row["video_id"] != first and row["shard"] != rows[0]["shard"])
@@ -42,7 +42,7 @@ def versions(ingest_runs, tmp_path_factory):  # noqa: F811
     return root / "v1", root / "v2", {first, second}, takedowns
 
 
-def test_ingest_drops_takedown_videos_before_processing_them(ingest_runs):  # noqa: F811
+def test_ingest_drops_takedown_videos_before_processing_them(ingest_runs):
     """The run with a takedown list dropped the listed video at search (never downloaded) and
     the listed uploader's video right after download (the feed does not name uploaders);
     neither has a clip, the other videos were processed."""
@@ -95,11 +95,11 @@ def test_card_and_provenance_record_what_was_removed_when_and_why(versions):
     assert "DMCA notice 17" in card and "2025-04-02" in card and "derived from version v1" in card
 
 
-def test_a_release_built_with_the_takedown_list_leaves_the_same_clips_out(versions, ingest_runs, tmp_path):  # noqa: F811
+def test_a_release_built_with_the_takedown_list_leaves_the_same_clips_out(versions, ingest_runs, tmp_path):
     """Building from the runs with the takedown list gives v2's clip set."""
     _, v2, removed, takedowns = versions
     config = ReleaseJobConfig(name="platformers-test", takedowns=str(takedowns), build=BUILD, ray=RaySection(mode="local"))
-    release_from_runs([str(ingest_runs.world), str(ingest_runs.mario)], str(tmp_path / "v2b"), "v2", config, show_progress=False)
+    release_from_runs([str(ingest_runs.mario), str(ingest_runs.world)], str(tmp_path / "v2b"), "v2", config, show_progress=False)
     clips = lambda root: sorted(row["clip_id"] for row in pq.read_table(root / CLIPS_FILE).to_pylist())  # noqa: E731
     assert clips(tmp_path / "v2b") == clips(v2)
     excluded = json.loads((tmp_path / "v2b" / "provenance.json").read_text())["excluded_videos"]
