@@ -40,7 +40,7 @@ TARGET_HOURS = 30_000
 
 def render_clips(count: int, seed: int) -> list[tuple[bytes, int]]:
     """`count` distinct offline-world gameplay clips as (PNG strip, frames), up to 16 s each."""
-    from schemas import shard
+    from schemas import ids, shard
     from world.game import Game
     from world.level import generate_level
     from world.render import VIEW, LevelRenderer
@@ -62,7 +62,7 @@ def render_clips(count: int, seed: int) -> list[tuple[bytes, int]]:
             game.step(action)
         if len(frames) < 32:
             continue
-        meta = {"clip_id": "x_000000000_000000001", "video_id": "x", "scene_index": 0, "start_frame": 0, "end_frame": 1,
+        meta = {"clip_id": ids.clip_id("x", 0, 1), "video_id": "x", "scene_index": 0, "start_frame": 0, "end_frame": 1,
                 "start_s": 0.0, "end_s": 1.0, "n_frames": len(frames), "fps": 10, "width": 160, "height": 90,
                 "quality_score": 1.0, "pipeline_version": "bench"}  # fmt: skip
         clips.append((shard.encode_sample(np.stack(frames), meta)["frames.png"], len(frames)))
@@ -109,17 +109,26 @@ def make_run(run: pathlib.Path, clips: int, distinct: int, seed: int) -> float:
     return hours
 
 
+# Runs a command and prints its rusage as JSON. A fresh, small Python does the fork: a child's
+# peak RSS starts at its parent's at fork time, which this script's (pyarrow loaded) would inflate.
+LAUNCHER = """
+import json, os, subprocess, sys, time
+started = time.monotonic()
+process = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(process.pid, 0)
+error = process.stderr.read().decode()[-2000:]
+print(json.dumps({"rc": os.waitstatus_to_exitcode(status), "cpu_s": usage.ru_utime + usage.ru_stime,
+                  "peak_rss_mib": usage.ru_maxrss / 1024, "wall_s": time.monotonic() - started, "error": error}))
+"""
+
+
 def measure(command: list[str]) -> dict:
     """Run `command`; its CPU seconds (user + sys), peak RSS and wall time, via wait4."""
-    started = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.monotonic() - started
-    out, err = process.stdout.read(), process.stderr.read()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{command} failed ({process.returncode}): {err.decode()[-2000:]}{out.decode()[-2000:]}")
-    return {"cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mib": usage.ru_maxrss / 1024, "wall_s": wall}
+    result = json.loads(subprocess.run([PYTHON, "-S", "-c", LAUNCHER, *command], capture_output=True, check=True).stdout)
+    if result.pop("rc") != 0:
+        raise RuntimeError(f"{command} failed: {result['error']}")
+    result.pop("error")
+    return result
 
 
 DECODE_ONLY = """
