@@ -12,10 +12,8 @@ under a temporary folder beside `out` and renamed into place at the end.
 """
 
 import dataclasses
-import datetime as dt
 import os
 import pathlib
-import shutil
 from collections.abc import Callable, Iterable, Iterator
 
 from release import plan as planner
@@ -23,7 +21,7 @@ from release.card import write_card
 from release.plan import BuildConfig, ShardTask
 from release.samples import check_sample
 from release.shard_io import ShardError, ShardWriter, open_input, read_sample_at
-from release.writing import ReleaseWriter
+from release.writing import ReleaseWriter, staged_release, takedown_record
 from schemas.takedowns import TakedownList, takedown_dict
 
 MapOrdered = Callable[[Callable, Iterable], Iterator]
@@ -81,13 +79,7 @@ def build_release(runs: list[str], out: str | os.PathLike, name: str, version: s
     """Build release `version` of data set `name` from ingest `runs` into `out`; its index."""
     if not runs:
         raise ValueError("a release needs at least one ingest run")
-    out = pathlib.Path(out)
-    if out.exists():
-        raise FileExistsError(f"{out} already exists: a release is never overwritten (give a new --out)")
-    working = out.with_name(f".tmp-{out.name}-{os.getpid()}")
-    shutil.rmtree(working, ignore_errors=True)
-    working.mkdir(parents=True)
-    try:
+    with staged_release(out) as working:
         videos = planner.choose_videos(runs, takedowns)
         splits = planner.assign_splits(videos.chosen, config.splits, config.seed)
         tasks = planner.plan_shards(runs, videos, splits, config, working / SCRATCH)
@@ -101,33 +93,21 @@ def build_release(runs: list[str], out: str | os.PathLike, name: str, version: s
                 progress(result)
         planner.remove_scratch(working / SCRATCH)
         video_rows = [{**video, "split": splits[video_id]} for video_id, video in videos.chosen.items()]
+        records = []
+        for entry in map(takedown_dict, takedowns.takedown):
+            removed = [video for video in videos.excluded if video.get("takedown") == entry]
+            records.append(takedown_record(entry, removed, version, applied_by="build"))
         provenance = {
             "release": {"name": name, "version": version, "built_from": "ingest runs", "config": dataclasses.asdict(config)},
             "runs": [planner.inputs.run_summary(run, planner.inputs.read_videos(run)) for run in runs],
             "excluded_videos": videos.excluded,
             "excluded_clips": excluded_clips,
-            "takedowns": [
-                _takedown_record(takedown_dict(entry), videos.excluded, version, applied="build")
-                for entry in takedowns.takedown
-            ],
+            "takedowns": records,
             "history": [],
         }
         index = writer.finish(name, version, config.seed, dataclasses.asdict(config.splits), video_rows, provenance)
         write_card(working)
-        os.replace(working, out)
-    except BaseException:
-        shutil.rmtree(working, ignore_errors=True)
-        raise
     return index
-
-
-def _takedown_record(entry: dict, excluded: list[dict], version: str, applied: str) -> dict:
-    """What one takedown entry removed: videos, clips and hours, and when it was applied."""
-    hit = [video for video in excluded if video.get("takedown") == entry]
-    return {**entry, "applied_in": version, "applied_on": dt.date.today().isoformat(), "applied_by": applied,
-            "videos_removed": sorted(video["video_id"] for video in hit),
-            "clips_removed": sum(video["n_clips"] for video in hit),
-            "hours_removed": sum(video["clip_hours"] for video in hit)}  # fmt: skip
 
 
 class _bind:

@@ -8,7 +8,6 @@ the card and provenance record what was removed, when and why.
 """
 
 import dataclasses
-import datetime as dt
 import json
 import os
 import pathlib
@@ -19,12 +18,9 @@ import pyarrow.parquet as pq
 from release.build import MapOrdered, local_map
 from release.card import write_card
 from release.shard_io import ShardWriter, file_digest, iter_samples
-from release.writing import ReleaseWriter
+from release.writing import ReleaseWriter, staged_release, takedown_record
 from schemas.release import CLIPS_FILE, INDEX_FILE, PROVENANCE_FILE, VIDEOS_FILE, validate_index
 from schemas.takedowns import TakedownList, takedown_dict
-
-HOUR = 3600.0
-
 
 class BaseReleaseError(ValueError):
     """The release a takedown version is made from is not intact."""
@@ -83,8 +79,6 @@ def remove_takedowns(base: str | os.PathLike, out: str | os.PathLike, version: s
                      map_ordered: MapOrdered = local_map, progress=None) -> dict:
     """Make release `version` in `out` from the release in `base` minus `takedowns`; its index."""
     base, out = pathlib.Path(base), pathlib.Path(out)
-    if out.exists():
-        raise FileExistsError(f"{out} already exists: a release is never overwritten (give a new --out)")
     index = json.loads((base / INDEX_FILE).read_text())
     validate_index(index)
     provenance = json.loads((base / PROVENANCE_FILE).read_text())
@@ -94,23 +88,16 @@ def remove_takedowns(base: str | os.PathLike, out: str | os.PathLike, version: s
         entry = takedowns.match(video["video_id"], video["uploader"])
         if entry is not None:
             hit[video["video_id"]] = takedown_dict(entry)
-    working = out.with_name(f".tmp-{out.name}-{os.getpid()}")
-    shutil.rmtree(working, ignore_errors=True)
-    working.mkdir(parents=True)
-    try:
+    with staged_release(out) as working:
         writer = ReleaseWriter(working)
         for result in map_ordered(_Apply(str(base), str(working)), _changes(base, index, hit)):
             writer.add_shard(result["entry"], result["rows"])
             if progress is not None:
                 progress(result)
-        today = dt.date.today().isoformat()
         records = []
-        for entry in takedowns.takedown:
-            removed = [video for video in videos if hit.get(video["video_id"]) == takedown_dict(entry)]
-            records.append({**takedown_dict(entry), "applied_in": version, "applied_on": today, "applied_by": "takedown",
-                            "videos_removed": sorted(video["video_id"] for video in removed),
-                            "clips_removed": sum(video["n_clips"] for video in removed),
-                            "hours_removed": sum(video["clip_hours"] for video in removed)})  # fmt: skip
+        for entry in map(takedown_dict, takedowns.takedown):
+            removed = [video for video in videos if hit.get(video["video_id"]) == entry]
+            records.append(takedown_record(entry, removed, version, applied_by="takedown"))
         new_provenance = {
             **provenance,
             "release": {**provenance["release"], "version": version, "built_from": f"version {index['version']} minus takedowns"},
@@ -120,10 +107,6 @@ def remove_takedowns(base: str | os.PathLike, out: str | os.PathLike, version: s
         new_index = writer.finish(index["name"], version, index["seed"], index["split_fractions"], videos, new_provenance,
                                   based_on=index["version"])  # fmt: skip
         write_card(working)
-        os.replace(working, out)
-    except BaseException:
-        shutil.rmtree(working, ignore_errors=True)
-        raise
     return new_index
 
 

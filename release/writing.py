@@ -5,11 +5,14 @@ shard order) and streams the rows into manifest/clips.parquet; `finish` writes t
 Memory: the index entries (one per shard) and a count per source video.
 """
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import pathlib
+import shutil
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,6 +33,33 @@ from schemas.release import (
 )
 
 HOUR = 3600.0
+
+
+@contextlib.contextmanager
+def staged_release(out: str | os.PathLike) -> Iterator[pathlib.Path]:
+    """A fresh folder beside `out` to build a release in: renamed to `out` when the block ends,
+    removed if it raises. A release is never overwritten."""
+    out = pathlib.Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} already exists: a release is never overwritten (give a new --out)")
+    working = out.with_name(f".tmp-{out.name}-{os.getpid()}")
+    shutil.rmtree(working, ignore_errors=True)
+    working.mkdir(parents=True)
+    try:
+        yield working
+        os.replace(working, out)
+    except BaseException:
+        shutil.rmtree(working, ignore_errors=True)
+        raise
+
+
+def takedown_record(entry: dict, removed: list[dict], version: str, applied_by: str) -> dict:
+    """What one takedown entry (its JSON form) removed, from which videos (release video rows
+    or excluded-video records, with n_clips and clip_hours), and when it was applied."""
+    return {**entry, "applied_in": version, "applied_on": dt.date.today().isoformat(), "applied_by": applied_by,
+            "videos_removed": sorted(video["video_id"] for video in removed),
+            "clips_removed": sum(video["n_clips"] for video in removed),
+            "hours_removed": sum(video["clip_hours"] for video in removed)}  # fmt: skip
 
 
 class ReleaseWriter:

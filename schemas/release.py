@@ -23,6 +23,7 @@ import re
 
 import pyarrow as pa
 
+from schemas.manifest import CLIP_SCHEMA, VIDEO_SCHEMA
 from schemas.validation import SchemaError, validate_row, validate_table
 
 RELEASE_FORMAT_VERSION = "1"
@@ -39,28 +40,26 @@ MANIFEST_FILES = (CLIPS_FILE, VIDEOS_FILE)
 
 _SHARD_NAME = re.compile(r"^(train|val|test)/(train|val|test)-(\d{6})\.tar$")
 
+def _lineage(table: pa.Schema, *names: str) -> list[pa.Field]:
+    """Fields of the lineage manifest (schemas/manifest.py), carried forward as they are."""
+    return [table.field(name) for name in names]
+
+
+_SPLIT = pa.field("split", pa.string(), nullable=False)
+_SOURCE_RUN = pa.field("source_run", pa.string(), nullable=False)  # the ingest output it came from
+
 RELEASE_CLIP_SCHEMA = pa.schema(
     [
-        pa.field("clip_id", pa.string(), nullable=False),
-        pa.field("split", pa.string(), nullable=False),
+        CLIP_SCHEMA.field("clip_id"),
+        _SPLIT,
         pa.field("shard", pa.string(), nullable=False),  # path in the release, e.g. train/train-000003.tar
         pa.field("shard_index", pa.int32(), nullable=False),  # the sample's position in its shard
         pa.field("shard_offset", pa.int64(), nullable=False),  # byte offset of its first tar header
         pa.field("sample_bytes", pa.int64(), nullable=False),  # its tar members, headers and padding
-        pa.field("video_id", pa.string(), nullable=False),
-        pa.field("url", pa.string(), nullable=False),
-        pa.field("uploader", pa.string()),
-        pa.field("license", pa.string()),
-        pa.field("scene_index", pa.int32(), nullable=False),
-        pa.field("start_frame", pa.int64(), nullable=False),
-        pa.field("end_frame", pa.int64(), nullable=False),
-        pa.field("start_s", pa.float64(), nullable=False),
-        pa.field("end_s", pa.float64(), nullable=False),
-        pa.field("n_frames", pa.int32(), nullable=False),
-        pa.field("quality_score", pa.float32()),
-        pa.field("quality_scorer", pa.string()),
-        pa.field("pipeline_version", pa.string(), nullable=False),
-        pa.field("source_run", pa.string(), nullable=False),  # the ingest output it came from
+        *_lineage(VIDEO_SCHEMA, "video_id", "url", "uploader", "license"),
+        *_lineage(CLIP_SCHEMA, "scene_index", "start_frame", "end_frame", "start_s", "end_s", "n_frames",
+                  "quality_score", "quality_scorer", "pipeline_version"),
+        _SOURCE_RUN,
         pa.field("source_shard", pa.string(), nullable=False),  # the ingest shard it was in
     ],
     metadata={"genie.release_format_version": RELEASE_FORMAT_VERSION, "genie.table": "release_clips"},
@@ -68,16 +67,12 @@ RELEASE_CLIP_SCHEMA = pa.schema(
 
 RELEASE_VIDEO_SCHEMA = pa.schema(
     [
-        pa.field("video_id", pa.string(), nullable=False),
-        pa.field("split", pa.string(), nullable=False),
-        pa.field("url", pa.string(), nullable=False),
-        pa.field("title", pa.string()),
-        pa.field("uploader", pa.string()),
-        pa.field("license", pa.string()),
-        pa.field("content_sha256", pa.string()),
-        pa.field("n_clips", pa.int32(), nullable=False),
+        VIDEO_SCHEMA.field("video_id"),
+        _SPLIT,
+        *_lineage(VIDEO_SCHEMA, "url", "title", "uploader", "license", "content_sha256"),
+        pa.field("n_clips", pa.int32(), nullable=False),  # clips of the video in this release
         pa.field("clip_hours", pa.float64(), nullable=False),
-        pa.field("source_run", pa.string(), nullable=False),
+        _SOURCE_RUN,
     ],
     metadata={"genie.release_format_version": RELEASE_FORMAT_VERSION, "genie.table": "release_videos"},
 )

@@ -185,6 +185,22 @@ def test_same_seed_gives_byte_identical_shards_locally_and_on_ray(release, inges
     assert [row["clip_id"] for row in clip_rows(other)] != [row["clip_id"] for row in clip_rows(release)]
 
 
+def test_planning_in_small_buckets_gives_the_same_release(release, ingest_runs, tmp_path):
+    """The planner's memory bound (clip rows sorted a bucket at a time) does not change the
+    release: two-clip buckets give the same shards as one bucket."""
+    small = tmp_path / "small"
+    build([ingest_runs.mario, ingest_runs.world], small, build=dataclasses.replace(BUILD, bucket_clips=2))
+    assert index_of(small)["shards"] == index_of(release)["shards"]
+
+
+def test_the_example_config_loads():
+    """jobs/configs/release.toml is a valid ReleaseJobConfig."""
+    from schemas.config import load
+
+    config = load(ReleaseJobConfig, pathlib.Path(__file__).parents[1] / "jobs" / "configs" / "release.toml")
+    assert config.build == BuildConfig()
+
+
 def test_a_corrupt_input_sample_is_left_out_with_its_reason(ingest_runs, tmp_path):
     """A clip whose PNG is damaged in its ingest shard is left out (reason in provenance.json);
     the rest of the release is built and verifies."""
