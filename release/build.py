@@ -11,6 +11,7 @@ and listed in provenance.json with its reason; the release goes on. The release 
 under a temporary folder beside `out` and renamed into place at the end.
 """
 
+import collections
 import dataclasses
 import os
 import pathlib
@@ -26,6 +27,7 @@ from schemas.takedowns import TakedownList, takedown_dict
 
 MapOrdered = Callable[[Callable, Iterable], Iterator]
 SCRATCH = ".plan"
+OPEN_SOURCES = 32  # input shards a shard writer keeps open at once
 
 
 def local_map(function: Callable, tasks: Iterable) -> Iterator:
@@ -37,14 +39,12 @@ def write_shard(task: ShardTask, release_dir: str, check_frames: bool) -> dict:
     """Write one release shard from its planned clips; its index entry, manifest rows and the
     clips left out (with their reasons)."""
     rows, excluded = [], []
-    files: dict[str, object] = {}
+    sources = _OpenFiles(OPEN_SOURCES)
     writer = ShardWriter(pathlib.Path(release_dir) / task.name)
     try:
         for clip in task.clips.to_pylist():
             try:
-                if clip["source_shard"] not in files:
-                    files[clip["source_shard"]] = open_input(clip["source_shard"])
-                sample = read_sample_at(files[clip["source_shard"]], clip["source_offset"], clip["source_shard"])
+                sample = read_sample_at(sources.get(clip["source_shard"]), clip["source_offset"], clip["source_shard"])
                 problem = check_sample(sample, clip, check_frames)
             except (OSError, ShardError) as error:
                 problem = f"unreadable: {error}"
@@ -62,10 +62,30 @@ def write_shard(task: ShardTask, release_dir: str, check_frames: bool) -> dict:
         writer.discard()
         raise
     finally:
-        for file in files.values():
-            file.close()
+        sources.close()
     entry = {"name": task.name, "split": task.split, "bytes": size, "sha256": sha256, "clips": len(rows)}
     return {"entry": entry, "rows": rows, "excluded": excluded}
+
+
+class _OpenFiles:
+    """Source shards kept open for reuse, the least recently used closed beyond `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.files = limit, collections.OrderedDict()
+
+    def get(self, location: str):
+        if location in self.files:
+            self.files.move_to_end(location)
+        else:
+            self.files[location] = open_input(location)
+            if len(self.files) > self.limit:
+                self.files.popitem(last=False)[1].close()
+        return self.files[location]
+
+    def close(self) -> None:
+        for file in self.files.values():
+            file.close()
+        self.files.clear()
 
 
 def _manifest_row(clip: dict, task: ShardTask, index: int, offset: int, size: int) -> dict:
