@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from release import inputs
+from schemas.manifest import STATUS_OK
 from schemas.release import RELEASE_CLIP_SCHEMA, SPLITS, shard_name
 from schemas.takedowns import TakedownList, takedown_dict
 
@@ -126,7 +127,7 @@ def choose_videos(runs: list[str], takedowns: TakedownList) -> VideoPlan:
                 bytes_per_clip[(run, shard)] = max(1, sizes[shard] // count)
         for video in videos.to_pylist():
             counts = per_video.get(video["video_id"])
-            if video["status"] != "ok" or counts is None:
+            if video["status"] != STATUS_OK or counts is None:
                 continue
             out = {"video_id": video["video_id"], "source_run": run, "n_clips": counts["n_clips"],
                    "clip_hours": counts["clip_hours"]}  # fmt: skip

@@ -153,6 +153,9 @@ def validate_index(index: dict) -> None:
         if entry["name"] in names:
             raise SchemaError(f"index lists shard {entry['name']!r} twice")
         names.add(entry["name"])
+    for entry in index["files"]:
+        if entry["name"] not in (*MANIFEST_FILES, PROVENANCE_FILE):
+            raise SchemaError(f"index file {entry['name']!r} is not one of {[*MANIFEST_FILES, PROVENANCE_FILE]}")
     for entry in [*index["shards"], *index["files"]]:
         if not _SHA256.match(entry["sha256"]):
             raise SchemaError(f"index entry {entry['name']!r}: sha256 {entry['sha256']!r} is not 64 hex digits")
