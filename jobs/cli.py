@@ -12,6 +12,8 @@ COMMANDS = {
     "ingest": ("jobs.ingest", "keyword search -> download -> 16 s clips -> WebDataset shards + lineage, on Ray"),
     "train": ("jobs.train", "train the tokenizer, LAM or dynamics model from shards on Ray Train (resumable)"),
     "tokenize": ("jobs.tokenize", "clip shards -> token shards (tokens + latent actions) for dynamics training, on Ray"),
+    "release": ("jobs.release", "ingest runs -> a versioned release (shuffled shards, splits, manifest, card); takedowns"),
+    "verify": ("jobs.verify", "check a release: checksums, every sample against the manifest, schemas, split rule"),
     "play": ("jobs.play", "one image in, a generated frame per chosen latent action out (trained tokenizer + dynamics)"),
     "rollout": ("jobs.rollout", "an action sequence as an MP4/GIF, and a grid of what each latent action does over time"),
     "eval": ("jobs.eval", "the paper's measures on held-out clips (PSNR, SSIM, next-frame PSNR, ΔtPSNR, FVD, action NMI) + report"),

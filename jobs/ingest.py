@@ -45,8 +45,11 @@ from pipeline.rows import failed, is_ok, to_batch, to_rows
 from pipeline.search import SearchConfig, search
 from pipeline.shards import ShardConfig, remove_temporaries
 from pipeline.stats import format_table, run_stats
-from schemas.config import load
+from pipeline.takedowns import TakedownFilter
+from schemas.config import load, to_dict
+from schemas.manifest import RUN_CONFIG_FILE
 from schemas.shard_io import write_atomic
+from schemas.takedowns import load_takedowns
 
 DEFAULT_CONFIG = "ingest_local.toml"
 DOWNLOADS = "downloads"
@@ -81,6 +84,9 @@ class IngestConfig:
     output_dir: str = "out/ingest"
     # Progress bars (Ray Data's per operator, and one of finished videos).
     progress: bool = True
+    # A takedown list (schemas/takedowns.py): its videos and uploaders are dropped at search
+    # time, never downloaded; "" = none.
+    takedowns: str = ""
     search: SearchConfig = SearchConfig()
     download: DownloadConfig = DownloadConfig()
     split: SplitConfig = SplitConfig()
@@ -129,9 +135,10 @@ def _download_stage(config: IngestConfig, limiter, share: int) -> Download:
 class _DownloadActor:
     def __init__(self, config: IngestConfig, limiter) -> None:
         self.stage = _download_stage(config, limiter, share=1)
+        self.takedowns = TakedownFilter(load_takedowns(config.takedowns), stage="download")
 
     def __call__(self, batch):
-        return _encode(self.stage(_decode(batch)))
+        return _encode(self.takedowns(self.stage(_decode(batch))))
 
 
 class _VideoWorker:
@@ -142,12 +149,13 @@ class _VideoWorker:
         import ray
 
         self.download = None if download_share is None else _download_stage(config, None, download_share)
+        self.takedowns = TakedownFilter(load_takedowns(config.takedowns), stage="download")  # uploaders now known
         self.stage = ProcessVideo(config.split, config.quality, config.shards, config.output_dir, PIPELINE_VERSION)
         self.node_id = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch):
         batch = _decode(batch)
-        rows = to_rows(self.stage(batch if self.download is None else self.download(batch)))
+        rows = to_rows(self.stage(batch if self.download is None else self.takedowns(self.download(batch))))
         return _encode(to_batch([{**row, "node_id": self.node_id} for row in rows]))
 
 
@@ -235,10 +243,11 @@ def _run_locked(config: IngestConfig) -> dict:
         if not partial.is_dir():
             partial.unlink()
 
+    takedowns = TakedownFilter(load_takedowns(config.takedowns))  # a bad list fails before any request
     found = search(config.search)
     for query, reason in found.failed_queries.items():
         print(f"search: query {query!r} failed: {reason}", file=sys.stderr)
-    judged = to_rows(KeywordFilter(config.search.rules)(to_batch(found.videos, columns=("video_id",))))
+    judged = to_rows(KeywordFilter(config.search.rules)(takedowns(to_batch(found.videos, columns=("video_id",)))))
     rejected = [row for row in judged if not is_ok(row)]
     todo = [row for row in judged if is_ok(row) and not lineage.is_finished(output, row["video_id"])]
     skipped = sum(1 for row in judged if is_ok(row)) - len(todo)
@@ -260,6 +269,7 @@ def _run_locked(config: IngestConfig) -> dict:
     stats = run_stats(videos, clips, finished, wall_s=time.monotonic() - started)
     stats["failed_queries"] = found.failed_queries  # a query is no video row, so its reason is kept here
     write_atomic(output / STATS_FILE, json.dumps(stats, indent=1, sort_keys=True).encode())
+    write_atomic(output / RUN_CONFIG_FILE, json.dumps(to_dict(config), indent=1, sort_keys=True).encode())
     if config.progress:
         print(format_table(stats), file=sys.stderr)
     return stats

@@ -133,3 +133,10 @@ def validate_video_table(table: pa.Table) -> None:
 
 def validate_clip_table(table: pa.Table) -> None:
     validate_table(table, CLIP_SCHEMA, _ENUMS, CLIP_RULES)
+
+# An ingest run's output folder, as release code reads it (pipeline/lineage.py writes it).
+RUN_VIDEOS_FILE = "manifest/videos.parquet"
+RUN_CLIPS_FILE = "manifest/clips.parquet"
+RUN_SHARDS_DIR = "shards"
+RUN_STATS_FILE = "stats.json"
+RUN_CONFIG_FILE = "config.json"

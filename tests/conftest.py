@@ -2,6 +2,8 @@ import pathlib
 
 import pytest
 
+from fixtures_release import ingest_runs  # noqa: F401 (session fixture: two ingest runs for the release tests)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SMB_DIR = ROOT.parent / "shared" / "corpus" / "smb"
 
