@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from schemas.config import from_dict
-from train.checkpoint import MODEL_FILE, CheckpointError, load_meta, load_tensors
+from train.checkpoint import CheckpointError, load_meta, load_model_weights
 from train.windows import ClipWindows, SampleFormat, TokenWindows
 
 
@@ -101,11 +101,12 @@ def component(name: str):
 
 
 def load_trained(checkpoint_dir: str | pathlib.Path, name: str) -> nn.Module:
-    """The trained model of a checkpoint, rebuilt from the config stored in it, in eval mode on CPU."""
-    meta = load_meta(pathlib.Path(checkpoint_dir))
+    """The trained model of a checkpoint (a folder or URI), rebuilt from the config stored in it,
+    its shards consolidated in this process, in eval mode on CPU."""
+    meta = load_meta(checkpoint_dir)
     if meta["component"] != name:
         raise CheckpointError(f"{checkpoint_dir} holds a {meta['component']} checkpoint, not a {name}")
     part = component(name)
     model = part.build(from_dict(part.config_class(), meta["model_config"]))
-    model.load_state_dict(load_tensors(checkpoint_dir, MODEL_FILE))
+    load_model_weights(checkpoint_dir, model)
     return model.eval()

@@ -1,11 +1,20 @@
 """Applying parallelism to a plain model, in one place and one fixed order (as torchtitan does).
 
 The models know nothing of distribution; they expose their transformer blocks as `blocks`
-(an nn.ModuleList or a list of blocks). Here, in this order:
-  1. activation checkpointing, per block: memory first, since it changes what compile sees;
+(an nn.ModuleList or a list of blocks). `build_model` makes a worker's model:
+  FSDP: built on the meta device (no memory), then, in this order,
+  1. activation checkpointing, per block (all, or every n-th): memory first, since it
+     changes what compile sees;
   2. torch.compile, per block: blocks are identical, so one compiled graph serves them all;
-  3. FSDP2 `fully_shard` per block, then on the root (parameters gathered block by block);
-     or DDP over the whole model when it fits one device (the default).
+  3. FSDP2 `fully_shard` per block, then on the root, with a MixedPrecisionPolicy (bf16
+     parameters for compute, gradients reduced in fp32 or bf16): parameters are gathered
+     block by block; on a 2-D mesh (replicate x shard) this is hybrid sharding, sharded
+     within a group of ranks (a node) and replicated across groups;
+  4. materialised on the device shard by shard (`to_empty`) and initialised there with the
+     model's own `init_weights`, so no rank ever holds the whole fp32 model (torchtitan's
+     order). DTensor's random ops give each shard the values a whole-model init would.
+  DDP (the default, for models that fit one device): built directly on the device (no CPU
+  copy first), then 1 and 2, then wrapped; the compute runs under bf16 autocast.
 
 Vector quantisers rewrite their codebook inside forward (dead-code reset, from each
 replica's own batch), which neither DDP nor FSDP knows about. Under DDP the loop copies
@@ -17,6 +26,7 @@ fit one GPU; FSDP is for the dynamics model (10.1B).
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -26,10 +36,12 @@ from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
     apply_activation_checkpointing,
     checkpoint_wrapper,
 )
-from torch.distributed.fsdp import FSDPModule, fully_shard
+from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
+from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
 from models.quantizer import VectorQuantizer
+from schemas.config import at_least
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,9 +49,19 @@ class ParallelConfig:
     """How one model is spread over the workers and made fast on each."""
 
     strategy: Literal["ddp", "fsdp"] = "ddp"  # fsdp: shard parameters, gradients and optimiser state
-    activation_checkpointing: bool = False  # recompute each block in backward: less memory, ~30% more compute
+    activation_checkpointing: bool = False  # recompute blocks in backward: less memory, ~30% more compute
+    activation_checkpointing_every: int = 1  # with activation_checkpointing: every n-th block (1 = all, 2 = every other)
     compile: bool = False  # torch.compile each block (needs a GPU compiler toolchain to pay off)
-    mixed_precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast for forward and backward
+    # compute precision: under FSDP, parameters all-gathered in bf16 (fp32 master weights);
+    # under DDP, bf16 autocast
+    mixed_precision: Literal["bf16", "fp32"] = "bf16"
+    reduce_dtype: Literal["fp32", "bf16"] = "fp32"  # FSDP: dtype gradients are reduce-scattered in
+    # FSDP: ranks one copy of the model is sharded over. 0 = all of them; the GPUs of one node
+    # for hybrid sharding (shard within a node, replicate across nodes: less inter-node traffic)
+    shard_group_size: int = 0
+
+    def __post_init__(self):
+        at_least(self, activation_checkpointing_every=1, shard_group_size=0)
 
 
 def transformer_blocks(model: nn.Module) -> list[nn.Module]:
@@ -50,15 +72,41 @@ def transformer_blocks(model: nn.Module) -> list[nn.Module]:
     raise TypeError(f"{type(model).__name__} has no `blocks` to parallelize over")
 
 
+def build_model(build: Callable[[], nn.Module], config: ParallelConfig, device: torch.device, seed: int) -> nn.Module:
+    """This worker's model, initialised from `seed` (the same weights on every rank), parallelized.
+
+    build: makes the plain model (called under a device context: meta for FSDP).
+    """
+    if config.strategy == "fsdp" and _distributed():
+        with torch.device("meta"):
+            model = build()
+        if not callable(getattr(model, "init_weights", None)):
+            raise TypeError(f"{type(model).__name__} needs an init_weights() method to be built sharded")
+        model = parallelize(model, config, device)
+        model.to_empty(device=device)
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            model.init_weights()
+        return model
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = build()
+    return parallelize(model, config, device)
+
+
 def parallelize(model: nn.Module, config: ParallelConfig, device: torch.device) -> nn.Module:
-    """The model ready to train on this worker: checkpointed, compiled and sharded or replicated."""
-    model.to(device)
+    """The model ready to train on this worker: checkpointed, compiled and sharded or replicated.
+
+    Under FSDP the model may be on the meta device; it stays there (see build_model).
+    """
+    if not _on_meta(model):
+        model.to(device)
     blocks = transformer_blocks(model)
 
-    # 1. Activation checkpointing: each block is swapped, in its parent, for a wrapper that
-    #    keeps state-dict keys unchanged.
+    # 1. Activation checkpointing: each chosen block is swapped, in its parent, for a wrapper
+    #    that keeps state-dict keys unchanged.
     if config.activation_checkpointing:
-        block_ids = {id(block) for block in blocks}
+        block_ids = {id(block) for block in blocks[config.activation_checkpointing_every - 1 :: config.activation_checkpointing_every]}
         apply_activation_checkpointing(model, checkpoint_wrapper_fn=checkpoint_wrapper,
                                        check_fn=lambda module: id(module) in block_ids)
         blocks = transformer_blocks(model)
@@ -69,21 +117,43 @@ def parallelize(model: nn.Module, config: ParallelConfig, device: torch.device) 
             block.compile()
 
     # 3. Shard per block then the root, or replicate the whole model.
-    distributed = dist.is_available() and dist.is_initialized()
+    distributed = _distributed()
     if config.strategy == "fsdp":
         if quantizers(model):
             raise ValueError(f"strategy 'fsdp' cannot shard {type(model).__name__}: its vector quantiser rewrites "
                              "its codebook during forward; use 'ddp' (the model fits one GPU)")
         if not distributed:
             return model  # one plain process: nothing to shard over
+        options = {"mesh": device_mesh(config, device), "mp_policy": precision_policy(config)}
         for block in blocks:
-            fully_shard(block)
-        fully_shard(model)
+            fully_shard(block, **options)
+        fully_shard(model, **options)
         return model
     if distributed and dist.get_world_size() > 1:
         device_ids = [device.index] if device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=device_ids)
     return model
+
+
+def precision_policy(config: ParallelConfig) -> MixedPrecisionPolicy:
+    """FSDP's casts: parameters to bf16 for forward and backward, gradients reduced in reduce_dtype.
+
+    The sharded parameters (the optimiser's master weights) stay fp32.
+    """
+    dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
+    param_dtype = dtypes[config.mixed_precision] if config.mixed_precision == "bf16" else None
+    return MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=dtypes[config.reduce_dtype])
+
+
+def device_mesh(config: ParallelConfig, device: torch.device) -> DeviceMesh:
+    """1-D over every rank (FSDP), or replicate x shard (hybrid) when shard_group_size is set."""
+    world = dist.get_world_size()
+    group = config.shard_group_size or world
+    if world % group:
+        raise ValueError(f"parallel.shard_group_size {group} does not divide the {world} workers")
+    if group == world:
+        return init_device_mesh(device.type, (world,), mesh_dim_names=("shard",))
+    return init_device_mesh(device.type, (world // group, group), mesh_dim_names=("replicate", "shard"))
 
 
 def quantizers(model: nn.Module) -> list[VectorQuantizer]:
@@ -118,8 +188,16 @@ def gradient_sync(model: nn.Module, enabled: bool):
         yield
 
 
-def autocast(device: torch.device, config: ParallelConfig):
-    """bf16 autocast on the device, or nothing for fp32."""
-    if config.mixed_precision == "bf16":
+def autocast(device: torch.device, config: ParallelConfig, model: nn.Module | None = None):
+    """bf16 autocast on the device; nothing for fp32, or for an FSDP model, whose policy casts its parameters."""
+    if config.mixed_precision == "bf16" and not isinstance(model, FSDPModule):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def _on_meta(model: nn.Module) -> bool:
+    return any(parameter.is_meta for parameter in model.parameters())
