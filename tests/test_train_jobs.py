@@ -17,6 +17,7 @@ import torch
 
 from jobs.tokenize import REPORT_FILE, TokenizeJobConfig
 from jobs.tokenize import run as run_tokenize
+from jobs.resources import WorkerResources
 from jobs.train import TrainJobConfig, fit
 from schemas import shard as clip_spec
 from schemas import token_shard as token_spec
@@ -90,7 +91,7 @@ def token_shards(tokenizer_run, lam_run, clip_shards, tmp_path_factory):
         output=str(output),
         tokenize=TokenizeConfig(tokenizer_checkpoint=str(tokenizer_run[0]), lam_checkpoint=str(lam_run[0]),
                                 window_frames=2, batch_windows=8),
-        workers=2,
+        resources=WorkerResources(workers=2),
     )
     return output, config, run_tokenize(config)
 

@@ -12,7 +12,10 @@ The models know nothing of distribution; they expose their transformer blocks as
      within a group of ranks (a node) and replicated across groups;
   4. materialised on the device shard by shard (`to_empty`) and initialised there with the
      model's own `init_weights`, so no rank ever holds the whole fp32 model (torchtitan's
-     order). DTensor's random ops give each shard the values a whole-model init would.
+     order). Each random fill of a sharded parameter draws the whole parameter once and
+     keeps this rank's shard (`ShardedInit`): one parameter at a time in memory, and the
+     same weights as a whole-model init from the same seed, on any device and worker count
+     (DTensor's own random ops do that only on CUDA; on CPU every rank drew the same rows).
   DDP (the default, for models that fit one device): built directly on the device (no CPU
   copy first), then 1 and 2, then wrapped; the compute runs under bf16 autocast.
 
@@ -38,7 +41,10 @@ from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
 )
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
+from torch.distributed.tensor import DTensor
+from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
 from torch.nn.parallel import DistributedDataParallel
+from torch.overrides import TorchFunctionMode
 
 from models.quantizer import VectorQuantizer
 from schemas.config import at_least
@@ -75,7 +81,9 @@ def transformer_blocks(model: nn.Module) -> list[nn.Module]:
 def build_model(build: Callable[[], nn.Module], config: ParallelConfig, device: torch.device, seed: int) -> nn.Module:
     """This worker's model, initialised from `seed` (the same weights on every rank), parallelized.
 
-    build: makes the plain model (called under a device context: meta for FSDP).
+    build: makes the plain model (called under a device context: meta for FSDP). A model with
+    an `init_weights` method is initialised by it after a seed, sharded or whole, so a sharded
+    model starts from exactly the weights the whole one would.
     """
     if config.strategy == "fsdp" and _distributed():
         with torch.device("meta"):
@@ -84,14 +92,44 @@ def build_model(build: Callable[[], nn.Module], config: ParallelConfig, device: 
             raise TypeError(f"{type(model).__name__} needs an init_weights() method to be built sharded")
         model = parallelize(model, config, device)
         model.to_empty(device=device)
+    else:
         torch.manual_seed(seed)
-        with torch.no_grad():
-            model.init_weights()
-        return model
-    torch.manual_seed(seed)
-    with torch.device(device):
-        model = build()
-    return parallelize(model, config, device)
+        with torch.device(device):
+            model = build()
+        model = parallelize(model, config, device)
+    if callable(getattr(unwrap(model), "init_weights", None)):
+        torch.manual_seed(seed)
+        with torch.no_grad(), ShardedInit():
+            unwrap(model).init_weights()
+    return model
+
+
+class ShardedInit(TorchFunctionMode):
+    """Random in-place fills of a DTensor draw the whole tensor, then keep the local shard.
+
+    The draws then follow the generator exactly as they would for the unsharded model, so a
+    sharded init equals the whole one; deterministic fills (ones_, zeros_) and later in-place
+    arithmetic (trunc_normal_'s erfinv_, mul_) act on the shard as usual.
+    """
+
+    RANDOM_FILLS = {torch.Tensor.normal_, torch.Tensor.uniform_, torch.Tensor.bernoulli_, torch.Tensor.random_,
+                    torch.Tensor.exponential_, torch.Tensor.log_normal_, torch.Tensor.cauchy_, torch.Tensor.geometric_}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        target = args[0] if args else kwargs.get("tensor")  # nn.init's fills pass it by keyword
+        fills = func in self.RANDOM_FILLS or getattr(func, "__module__", None) == "torch.nn.init"
+        if not fills or not isinstance(target, DTensor):
+            return func(*args, **kwargs)
+        local = target.to_local()
+        whole = torch.empty(target.shape, dtype=target.dtype, device=local.device)
+        if args:
+            func(whole, *args[1:], **kwargs)
+        else:
+            func(**{**kwargs, "tensor": whole})
+        shape, offset = compute_local_shape_and_global_offset(target.shape, target.device_mesh, target.placements)
+        local.copy_(whole[tuple(slice(start, start + size) for start, size in zip(offset, shape))])
+        return target
 
 
 def parallelize(model: nn.Module, config: ParallelConfig, device: torch.device) -> nn.Module:
