@@ -201,7 +201,7 @@ def test_bf16_policy_computes_in_bf16_and_keeps_fp32_master_weights(results):
 def test_hybrid_sharding_replicates_across_groups(results):
     """shard_group_size 1 on 2 workers makes a 2 x 1 (replicate, shard) mesh whose model computes the same loss."""
     hybrid = torch.load(results / "hybrid.pt", weights_only=True)
-    assert hybrid["mesh"] == [2, 1] and hybrid["placements"] == ["Replicate()", "Shard(dim=0)"]
+    assert hybrid["mesh"] == [2, 1] and hybrid["placements"] == ["R", "S(0)"]  # replicate x shard(dim 0)
     whole = build_model(tiny_dynamics, FSDP_FP32, torch.device("cpu"), SEED)
     assert torch.allclose(hybrid["loss"], whole(*batch()).loss.detach(), rtol=1e-5)
 

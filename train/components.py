@@ -44,6 +44,10 @@ class TokenizerComponent:
         B, T = inputs[0].shape[:2]
         return B * T * config.grid[0] * config.grid[1]
 
+    def batch_shape(self, config, batch_size: int, frames: int) -> tuple[int, ...]:
+        """The shape of a micro-batch's first input: video (B, T, C, H, W)."""
+        return batch_size, frames, config.channels, config.frame_height, config.frame_width
+
     def sample_rows(self, inputs: tuple[torch.Tensor, ...], output) -> list[torch.Tensor]:
         return [inputs[0][0], output.recon[0]]
 
@@ -86,6 +90,10 @@ class DynamicsComponent:
 
     def tokens(self, config, inputs: tuple[torch.Tensor, ...]) -> int:
         return inputs[0].numel()
+
+    def batch_shape(self, config, batch_size: int, frames: int) -> tuple[int, ...]:
+        """The shape of a micro-batch's first input: tokens (B, T, h, w)."""
+        return batch_size, frames, config.token_height, config.token_width
 
     def sample_rows(self, inputs: tuple[torch.Tensor, ...], output) -> None:
         return None  # token grids are images only through the tokenizer's decoder
