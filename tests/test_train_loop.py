@@ -157,3 +157,21 @@ def test_fsdp_is_refused_for_models_with_a_quantizer():
     model = LatentActionModel(load_model_configs("tiny").lam)
     with pytest.raises(ValueError, match="quantiser"):
         parallelize(model, ParallelConfig(strategy="fsdp"), torch.device("cpu"))
+
+
+def test_weight_decay_applies_to_linear_weights_only():
+    """Embeddings, codebooks, position tables, norms and biases get no weight decay; every linear weight does."""
+    from models.config import load_model_configs
+    from models.dynamics import DynamicsModel
+    from models.tokenizer import VideoTokenizer
+
+    configs = load_model_configs("tiny")
+    for model in (DynamicsModel(configs.dynamics), VideoTokenizer(configs.tokenizer)):
+        decayed, plain = build_optimizer(model, OptimConfig(weight_decay=0.1)).param_groups
+        assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+        names = {id(p): name for name, p in model.named_parameters()}
+        decayed_names = {names[id(p)] for p in decayed["params"]}
+        linear_weights = {f"{name}.weight" for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+        assert decayed_names == linear_weights
+        assert not any(("embedding" in name or "codebook" in name or "position" in name) for name in decayed_names)
+        assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))
