@@ -94,24 +94,29 @@ class RayCluster:
         machine under heavy load can miss; what the failed attempt left running is ended first."""
         for attempt in range(attempts):
             before = set(psutil.pids())
-            done = subprocess.run([RAY, "start", *args, *_node_ports(), "--disable-usage-stats"], env=self.env,
-                                  capture_output=True, text=True, timeout=300)
-            # `ray start` daemonises gcs_server / raylet / dashboard: remember what it left running
-            started = []
-            for pid in set(psutil.pids()) - before:
-                with contextlib.suppress(psutil.Error):
-                    if self.temp_dir in " ".join(psutil.Process(pid).cmdline()):
-                        started.append(pid)
+            try:
+                done = subprocess.run([RAY, "start", *args, *_node_ports(), "--disable-usage-stats"], env=self.env,
+                                      capture_output=True, text=True, timeout=300)
+            finally:
+                # `ray start` daemonises gcs_server / raylet / dashboard: remember what it left running
+                started = [pid for pid in set(psutil.pids()) - before if self._ours(pid)]
             if done.returncode == 0:
                 self._roots.extend(started)
                 return
             _end([process for pid in started for process in _tree(pid)])
-            if "timed out during startup" not in done.stderr + done.stdout or attempt == attempts - 1:
+            if attempt == attempts - 1:
                 raise RuntimeError(f"ray start {' '.join(args[:2])} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+    def _ours(self, pid: int) -> bool:
+        """Whether the process runs for this cluster: its command line names our temp dir."""
+        with contextlib.suppress(psutil.Error):
+            return self.temp_dir in " ".join(psutil.Process(pid).cmdline())
+        return False
 
     def processes(self) -> list[psutil.Process]:
         """Every process this cluster started, and their children (workers, job drivers)."""
-        found = {process.pid: process for pid in self._roots for process in _tree(pid)}
+        roots = set(self._roots) | {pid for pid in psutil.pids() if self._ours(pid)}
+        found = {process.pid: process for pid in roots for process in _tree(pid)}
         return list(found.values())
 
     def stop(self) -> None:
