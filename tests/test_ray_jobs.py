@@ -14,7 +14,8 @@ from train.checkpoint import load_meta
 from world.corpus import CorpusConfig, generate_corpus
 from world.site import VideoSite
 
-pytestmark = pytest.mark.slow
+# starting a head, a worker and two job drivers takes minutes on 2 busy cores
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXCLUDES = json.dumps({"excludes": [".git", ".venv", "out", "runs", "__pycache__", "*.egg-info"]})
 
