@@ -11,6 +11,7 @@ import os
 import pathlib
 import random
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -162,9 +163,12 @@ def _end(processes: list[psutil.Process]) -> None:
 @contextlib.contextmanager
 def ray_cluster(workers: int = 1, cpus_per_node: int = 1, object_store_bytes: int = 100 * 2**20) -> Iterator[RayCluster]:
     """A head and `workers` worker nodes, always stopped at the end (also when starting fails)."""
+    # Token authentication on, with a token of this cluster's own (not ~/.ray/auth_token,
+    # which other clusters on the machine may have made): every node and `ray job` call gets it.
     env = {**os.environ, "PATH": f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "RAY_USAGE_STATS_ENABLED": "0"}
-    env.pop("RAY_ADDRESS", None)
+           "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH"):
+        env.pop(name, None)
     cluster = RayCluster(env)
     try:
         cluster.start_head(cpus_per_node, object_store_bytes)
