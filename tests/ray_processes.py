@@ -125,18 +125,22 @@ class RayCluster:
         _end(self.processes())
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
-    def job(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        """`ray job ARGS --address <dashboard>`, as an operator types it."""
-        return subprocess.run([RAY, "job", args[0], "--address", self.dashboard, *args[1:]], env=self.env,
+    def job(self, *args: str, timeout: float = 120) -> str:
+        """What `ray job ARGS --address <dashboard>` prints (stdout, then its log lines on stderr)."""
+        done = subprocess.run([RAY, "job", args[0], "--address", self.dashboard, *args[1:]], env=self.env,
                               capture_output=True, text=True, timeout=timeout)
+        if done.returncode:
+            raise RuntimeError(f"ray job {args[0]} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        return done.stdout + done.stderr
 
     def wait_for_job(self, submission_id: str, timeout_s: float) -> str:
         """Poll `ray job status` until the job ends; its final status (SUCCEEDED, FAILED, STOPPED)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            final = re.search(r"\b(SUCCEEDED|FAILED|STOPPED)\b", self.job("status", submission_id).stdout)
+            status = self.job("status", submission_id)  # e.g. "Job 'x' succeeded" once it has ended
+            final = re.search(rf"Job '{re.escape(submission_id)}' (succeeded|failed|stopped)", status, re.IGNORECASE)
             if final:
-                return final.group(1)
+                return final.group(1).upper()
             time.sleep(2)
         return "TIMEOUT"
 

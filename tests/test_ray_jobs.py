@@ -7,6 +7,7 @@ so other Ray clusters on the machine are left alone, and it is always stopped.
 
 import json
 import pathlib
+import re
 
 import pytest
 
@@ -19,18 +20,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXCLUDES = json.dumps({"excludes": [".git", ".venv", "out", "runs", "__pycache__", "*.egg-info"]})
 
-INGEST = """output_dir = "{output}"
-progress = false
-[search]
-backend = "feed"
-feed_url = "{site}/search?q={{query}}&limit={{limit}}"
-queries = ["platformer speedrun", "playthrough", "level"]
-[download]
-extractors = ["generic"]
-socket_timeout_s = 10.0
-[ray.download]
-workers = 0
-"""
+
+
+def ingest_config(output: pathlib.Path, site: str) -> str:
+    """jobs/configs/ingest_local.toml (its keyword rules know the offline world's games) pointed at the test site."""
+    text = (ROOT / "jobs" / "configs" / "ingest_local.toml").read_text()
+    text = re.sub(r'^output_dir = .*$', f'output_dir = "{output}"', text, count=1, flags=re.M)
+    text = re.sub(r'^progress = .*$', "progress = false", text, count=1, flags=re.M)
+    text = re.sub(r'^feed_url = .*$', f'feed_url = "{site}/search?q={{query}}&limit={{limit}}"', text, count=1, flags=re.M)
+    return re.sub(r'^queries = .*$', 'queries = ["platformer speedrun", "playthrough", "level"]', text, count=1, flags=re.M)
 
 TRAIN = """[run]
 name = "lam-submitted"
@@ -66,20 +64,17 @@ def submitted(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("ray_jobs")
     generate_corpus(CorpusConfig(seed=5, videos=3, offtopic=0, min_duration_s=4, max_duration_s=6), folder / "corpus")
-    (folder / "ingest.toml").write_text(INGEST.format(output=folder / "ingest", site="{site}"))
     (folder / "train.toml").write_text(TRAIN.format(storage=folder / "train", shards=folder / "ingest" / "shards"))
     results = {}
     with VideoSite(folder / "corpus") as site, ray_cluster(workers=1, cpus_per_node=1) as cluster:
-        (folder / "ingest.toml").write_text((folder / "ingest.toml").read_text().replace("{site}", site.url.rstrip("/")))
+        (folder / "ingest.toml").write_text(ingest_config(folder / "ingest", site.url.rstrip("/")))
         for name, entrypoint in [("ingest", ["python", "-m", "jobs.ingest", "--config", str(folder / "ingest.toml")]),
                                  ("train", ["python", "-m", "jobs.cli", "train", "lam", "--config", str(folder / "train.toml")])]:
             submission = f"{name}-{folder.name}"
-            accepted = cluster.job("submit", "--submission-id", submission, "--no-wait", "--working-dir", str(ROOT),
-                                   "--runtime-env-json", EXCLUDES, "--", *entrypoint)
-            assert accepted.returncode == 0, accepted.stderr
+            cluster.job("submit", "--submission-id", submission, "--no-wait", "--working-dir", str(ROOT),
+                        "--runtime-env-json", EXCLUDES, "--", *entrypoint)
             status = cluster.wait_for_job(submission, timeout_s=600)
-            results[name] = {"status": status, "logs": cluster.job("logs", submission).stdout,
-                             "list": cluster.job("list").stdout}
+            results[name] = {"status": status, "logs": cluster.job("logs", submission), "list": cluster.job("list")}
             if status != "SUCCEEDED":
                 break
         results["nodes"] = len([p for p in cluster.processes() if p.name() == "raylet"])
