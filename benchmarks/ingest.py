@@ -16,6 +16,12 @@ CPU is read from a cgroup (cpuacct) holding the run and all its descendants, Ray
 and workers included; where no cgroup can be made, from RUSAGE_CHILDREN, which misses
 processes that are not waited for (Ray's) and is reported as such.
 
+--no-ray [--compare DIR ...] measures the job's stages (search, download, probe, decode, detect,
+score, shards, lineage) in one process without Ray, for this checkout and for each other
+checkout given (e.g. an earlier commit unpacked with `git archive`), alternating, plus (b)
+and (c): what a code change costs per video, free of Ray's start-up (which a loaded machine
+can stall past Ray's 30-second node start limit).
+
 --long-video makes a one-hour 1280x720 30 fps video (one minute encoded, looped by stream
 copy) and runs the processing worker's code on it and on its first minute, printing peak RSS
 of the worker and of its ffmpeg: memory must not grow with length (target <= 1.5 GiB).
@@ -62,7 +68,7 @@ def source_seconds(folder: pathlib.Path) -> float:
     return total
 
 
-def measure(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
+def measure(command: list[str], env: dict | None = None, stdout: pathlib.Path | None = None) -> tuple[float, float, str]:
     """(CPU seconds of the command and everything it starts, wall seconds, how CPU was read)."""
     group = CGROUP / f"genie-bench-{os.getpid()}-{time.monotonic_ns()}"
     try:
@@ -72,8 +78,8 @@ def measure(command: list[str], env: dict | None = None) -> tuple[float, float, 
     started = time.monotonic()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     join = (lambda: (group / "cgroup.procs").write_text(str(os.getpid()))) if group else None
-    subprocess.run(command, env=env, cwd=ROOT, check=True, preexec_fn=join,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    with open(stdout or os.devnull, "w") as output:
+        subprocess.run(command, env=env, cwd=ROOT, check=True, preexec_fn=join, stdout=output, stderr=subprocess.DEVNULL)
     wall = time.monotonic() - started
     if group is None:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -129,7 +135,7 @@ def run_three(work: pathlib.Path, flat: pathlib.Path, ours_only: bool = False) -
     results["ours"] = ingest(work / "world", work / "ingest_out")
     results["ours"]["fixed_cpu_s"] = fixed_cost(work)
     results["ours"]["steady_source_s_per_cpu_s"] = seconds / (results["ours"]["cpu_s"] - results["ours"]["fixed_cpu_s"])
-    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{pathlib.Path(PYTHON).parent}:{os.environ['PATH']}"}
     if not ours_only:
         cpu, wall, method = measure(["bash", str(BENCH / "peer_ingest.sh"), str(flat), str(work / "peer_out")], env)
         results["peer"] = {"cpu_s": cpu, "wall_s": wall, "method": method}
@@ -165,6 +171,59 @@ def print_three(results: dict) -> None:
     print(f"ingest: {videos['ok']}/{videos['total']} videos ok, {clips['kept']}/{clips['total']} clips kept")
     print("ingest per step (inside the workers): " + ", ".join(
         f"{step} {figures['cpu_s']:.2f} CPU-s" for step, figures in results["ours"]["steps"].items()))  # fmt: skip
+
+
+def stages(url: str, output: str, code: str) -> None:
+    """The job's stages in this process, with the pipeline code found in `code`; prints counts."""
+    sys.path.insert(0, code)
+    from jobs.ingest import default_config, with_site
+    from pipeline import lineage
+    from pipeline.download import Download
+    from pipeline.keywords import KeywordFilter
+    from pipeline.process_video import ProcessVideo
+    from pipeline.rows import is_ok, to_batch, to_rows
+    from pipeline.search import search
+
+    config = with_site(default_config(), url)
+    found = search(config.search)
+    judged = to_rows(KeywordFilter(config.search.rules)(to_batch(found.videos, columns=("video_id",))))
+    download = Download(config.download, pathlib.Path(output) / "downloads")
+    process = ProcessVideo(config.split, config.quality, config.shards, output, "bench")
+    rows = [to_rows(process(download(to_batch([row]))))[0] for row in judged if is_ok(row)]
+    started = time.process_time()
+    videos, clips = lineage.consolidate(output)
+    steps = {name: round(sum(row["timings"].get(name, 0.0) for row in rows), 2) for name in rows[0]["timings"]}
+    steps["consolidate_s"] = round(time.process_time() - started, 2)
+    print(json.dumps({"videos": len(rows), "ok": sum(is_ok(row) for row in rows), "clips": clips.num_rows, **steps}))
+
+
+def no_ray(work: pathlib.Path, flat: pathlib.Path, codes: list[pathlib.Path], rounds: int, ours_only: bool) -> None:
+    seconds = source_seconds(flat)
+    print(f"corpus: {len(list(flat.glob('*.mp4')))} files, {seconds:.0f} s of video; stages in one process, no Ray")
+    cpu: dict[str, list[float]] = {str(code): [] for code in codes}
+    for _ in range(rounds):
+        for code in codes:
+            site, url = serve(work / "world")
+            try:
+                output = work / "stages_out"
+                shutil.rmtree(output, ignore_errors=True)
+                spent, _, method = measure([PYTHON, __file__, "--stages", url, str(output), str(code)],
+                                           stdout=work / "stages.json")
+            finally:
+                site.terminate()
+                site.wait()
+            cpu[str(code)].append(spent)
+            print(f"  {code}: {spent:.1f} CPU-s  {seconds / spent:.1f} source-s/CPU-s  [{method}]  "
+                  f"{(work / 'stages.json').read_text().strip()}", flush=True)
+    if not ours_only:
+        env = {**os.environ, "PATH": f"{pathlib.Path(PYTHON).parent}:{os.environ['PATH']}"}
+        peer, _, _ = measure(["bash", str(BENCH / "peer_ingest.sh"), str(flat), str(work / "peer_out")], env)
+        floor, _, _ = measure(["bash", str(BENCH / "decode_floor.sh"), str(flat)])
+        print(f"(b) peer recipe {peer:.1f} CPU-s {seconds / peer:.1f} source-s/CPU-s; (c) decode floor {floor:.1f} CPU-s")
+    for code, values in cpu.items():
+        best = min(values)
+        ratios = f";  vs (b) {peer / best:.1f}x, (c)/it {best / floor:.2f}x" if not ours_only else ""
+        print(f"{code}: best {best:.1f} CPU-s of {len(values)}, {seconds / best:.1f} source-s/CPU-s{ratios}")
 
 
 def worker_rss(path: str, output: str) -> None:
@@ -214,14 +273,25 @@ def main() -> int:
     parser.add_argument("--long-video", action="store_true", help="also run the one-hour 1280x720 memory check")
     parser.add_argument("--long-video-only", action="store_true", help="only the memory check")
     parser.add_argument("--ours-only", action="store_true", help="skip (b) and (c), for quick iterations")
+    parser.add_argument("--no-ray", action="store_true", help="the job's stages in one process, per checkout (see above)")
+    parser.add_argument("--compare", type=pathlib.Path, nargs="*", default=[], help="other checkouts for --no-ray")
+    parser.add_argument("--rounds", type=int, default=2, help="--no-ray: runs per checkout, alternating")
     parser.add_argument("--worker-rss", nargs=2, metavar=("VIDEO", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--stages", nargs=3, metavar=("URL", "OUT", "CODE"), help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.worker_rss:
         worker_rss(*options.worker_rss)
         return 0
+    if options.stages:
+        stages(*options.stages)
+        return 0
     work = options.work or pathlib.Path(tempfile.mkdtemp(prefix="genie-ingest-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder: {work}")
+    if options.no_ray:
+        flat = make_corpus(work, options.world_videos, options.world_min_s, options.world_max_s, options.seed)
+        no_ray(work, flat, [ROOT, *(path.resolve() for path in options.compare)], options.rounds, options.ours_only)
+        return 0
     if not options.long_video_only:
         flat = make_corpus(work, options.world_videos, options.world_min_s, options.world_max_s, options.seed)
         results = run_three(work, flat, options.ours_only)

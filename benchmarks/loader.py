@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from make_gpu_shards import SMB_DIR, clip_samples, decode, source_fps, write_shards  # noqa: E402
 from schemas import shard as clip_spec  # noqa: E402
-from train.shards import iter_samples, list_shards  # noqa: E402
+from schemas.shard_io import iter_samples, list_shards  # noqa: E402
 from train.hardware import find_gpu  # noqa: E402
 from train.windows import ClipWindows, DataConfig, window_loader  # noqa: E402
 

@@ -32,6 +32,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from schemas import ids, shard  # noqa: E402
+from schemas.shard_io import AtomicFile, ShardWriter  # noqa: E402
 
 SMB_DIR = ROOT.parent / "shared" / "corpus" / "smb"
 HELDOUT_SMB = ("smb_1_3", "smb_2_2", "smb_3_4", "smb_4_1")  # one level of each world
@@ -90,19 +91,9 @@ def write_shards(samples: list[dict], folder: pathlib.Path, prefix: str, clips_p
 
 
 def _write_tar(path: pathlib.Path, samples: list[dict]) -> None:
-    import io
-    import tarfile
-
-    partial = path.with_name(path.name + ".partial")
-    with tarfile.open(partial, "w") as archive:
+    with AtomicFile(path) as target, ShardWriter(target.file) as archive:
         for sample in samples:
-            for field, data in sample.items():
-                if field.startswith("__"):
-                    continue
-                info = tarfile.TarInfo(f"{sample['__key__']}.{field}")
-                info.size, info.mode = len(data), 0o444
-                archive.addfile(info, io.BytesIO(data))
-    partial.rename(path)
+            archive.write(sample)
 
 
 def smb_samples(smb_dir: pathlib.Path, levels: list[str], seconds: float | None) -> tuple[list[dict], list[dict]]:

@@ -37,6 +37,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from schemas import shard as clip_spec  # noqa: E402
+from schemas.shard_io import iter_samples, list_shards  # noqa: E402
 from train.checkpoint import latest_checkpoint  # noqa: E402
 from train.components import load_trained, video_from_frames  # noqa: E402
 from train.context import LocalContext  # noqa: E402
@@ -44,7 +45,6 @@ from train.loop import TrainConfig, train  # noqa: E402
 from train.metrics import MetricsConfig, save_sample_grid  # noqa: E402
 from train.optimizer import OptimConfig  # noqa: E402
 from train.parallelize import ParallelConfig, autocast, parallelize  # noqa: E402
-from train.shards import iter_samples, list_shards  # noqa: E402
 from train.windows import DataConfig  # noqa: E402
 
 BATCH_CANDIDATES = (16, 12, 8, 6, 4, 2)

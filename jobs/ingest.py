@@ -12,9 +12,15 @@ limit. Processing runs as Ray Data tasks of one CPU each by default (decode once
 shards and lineage parts). At the end the driver gathers the parts into the manifest and
 derives the stats. Every stage is plain code in pipeline/; this file only wires them.
 
-Resume: rerunning the same config skips every video whose lineage part exists (finished ok
-or dropped) and redoes the rest; a killed run leaves no truncated file (everything is
-written under a temporary name and renamed), and its leftovers are removed at start.
+Resume: rerunning the same config skips every video whose lineage parts read back (finished
+ok or dropped) and redoes the rest; a killed run leaves no truncated file (everything is
+written under a temporary name, fsynced and renamed), and its leftovers (temporaries, partial
+downloads) are removed at start. One job per output_dir: the run holds `<output_dir>/.lock`
+(pipeline/output_lock.py), so a second job fails at once, naming the holder.
+
+Isolation: every stage turns any exception of one video into that video's error row; should a
+processing task die outright (a crashed worker), its video is recorded as an error too
+(`worker_lost`), so the run always ends with its manifest and stats.
 """
 
 import argparse
@@ -29,17 +35,19 @@ import sys
 import time
 
 from pipeline import lineage
-from pipeline.download import Download, DownloadConfig, write_atomic
+from pipeline.download import Download, DownloadConfig
 from pipeline.keywords import KeywordFilter
+from pipeline.output_lock import OutputLock
 from pipeline.process_video import SHARDS, ProcessVideo, SplitConfig
 from pipeline.quality import QualityConfig
 from pipeline.rate_limit import TokenBucket, sleeping_acquire
-from pipeline.rows import is_ok, to_batch, to_rows
+from pipeline.rows import failed, is_ok, to_batch, to_rows
 from pipeline.search import SearchConfig, search
 from pipeline.shards import ShardConfig, remove_temporaries
 from pipeline.stats import format_table, run_stats
 from jobs.resources import WorkerResources
 from schemas.config import load
+from schemas.shard_io import write_atomic
 
 DEFAULT_CONFIG = "ingest_local.toml"
 DOWNLOADS = "downloads"
@@ -171,6 +179,7 @@ def _process_on_ray(config: IngestConfig, todo: list[dict], on_done) -> list[dic
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = config.progress
         context.print_on_execution_start = False
+        context.max_errored_blocks = -1  # a block (one video) whose task died is left out; _missing() records it
         process = config.ray.process
         per_worker = max(process.cpus_per_worker, 1e-3)
         workers = min(process.workers or max(1, int(ray.cluster_resources().get("CPU", 1) / per_worker)), len(todo))
@@ -189,28 +198,46 @@ def _process_on_ray(config: IngestConfig, todo: list[dict], on_done) -> list[dic
             )  # fmt: skip
         dataset = dataset.map_batches(
             _process_videos, batch_size=1, **process.ray_options(), compute=ray.data.TaskPoolStrategy(size=workers),
+            max_retries=2,  # a video that kills its worker thrice: worker_lost
             fn_kwargs={"config": config, "download_share": download_share},
         )  # fmt: skip
         finished = []
         for item in dataset.iter_rows():
             finished.append(json.loads(item["video"]))
             on_done(finished[-1])
-        return finished
+        return finished + _missing(todo, finished)
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _missing(todo: list[dict], finished: list[dict]) -> list[dict]:
+    """Error rows for the videos whose task died without a row (a crashed or killed worker)."""
+    done = {row["video_id"] for row in finished}
+    reason = "worker_lost: the task processing this video died (see the Ray logs); retried next run"
+    return [{**failed(row, "split", reason), "timings": {}, "source_s": 0.0} for row in todo if row["video_id"] not in done]
 
 
 # --- the driver -------------------------------------------------------------------------------
 
 
 def run_ingest(config: IngestConfig) -> dict:
-    """Run the whole job; the stats (also written to <output_dir>/stats.json and printed)."""
+    """Run the whole job; the stats (also written to <output_dir>/stats.json and printed).
+    OutputLocked if another job is using output_dir."""
+    with OutputLock(config.output_dir):
+        return _run_locked(config)
+
+
+def _run_locked(config: IngestConfig) -> dict:
     started = time.monotonic()
     output = pathlib.Path(config.output_dir)
     for folder in (SHARDS, lineage.PARTS, lineage.MANIFEST, f"{DOWNLOADS}/incoming", f"{DOWNLOADS}/videos"):
         (output / folder).mkdir(parents=True, exist_ok=True)
         remove_temporaries(output / folder)
+    remove_temporaries(output)  # stats.json's
+    for partial in (output / DOWNLOADS / "incoming").iterdir():  # downloads a killed run left half done
+        if not partial.is_dir():
+            partial.unlink()
 
     found = search(config.search)
     for query, reason in found.failed_queries.items():
@@ -235,6 +262,7 @@ def run_ingest(config: IngestConfig) -> dict:
               for row in rejected + unfinished]  # fmt: skip
     videos, clips = lineage.consolidate(output, others)
     stats = run_stats(videos, clips, finished, wall_s=time.monotonic() - started)
+    stats["failed_queries"] = found.failed_queries  # a query is no video row, so its reason is kept here
     write_atomic(output / STATS_FILE, json.dumps(stats, indent=1, sort_keys=True).encode())
     if config.progress:
         print(format_table(stats), file=sys.stderr)

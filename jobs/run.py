@@ -127,7 +127,7 @@ def _tokenize(config_name: str, clips: pathlib.Path, tokens: pathlib.Path, token
 
 def _first_kept_frame(clips: pathlib.Path):
     from schemas.shard import decode_sample
-    from train.shards import iter_samples, list_shards
+    from schemas.shard_io import iter_samples, list_shards
 
     for shard in list_shards([str(clips)]):
         for sample in iter_samples(shard):

@@ -16,7 +16,7 @@ import sys
 from jobs.resources import WorkerResources
 from schemas.config import ConfigError, load
 from schemas.manifest import STATUS_OK
-from train.shards import list_shards, resolve
+from schemas.shard_io import atomic_output, list_shards
 from train.tokenize_clips import ClipTokenizer, TokenizeConfig
 
 REPORT_FILE = "tokenize_report.jsonl"
@@ -54,9 +54,7 @@ def run(config: TokenizeJobConfig) -> list[dict]:
         **config.resources.ray_options(),
     ).take_all()
     rows.sort(key=lambda row: row["shard"])
-    filesystem, path = resolve(output)
-    filesystem.create_dir(path, recursive=True)
-    with filesystem.open_output_stream(f"{path}/{REPORT_FILE}") as stream:
+    with atomic_output(f"{output}/{REPORT_FILE}") as stream:
         stream.write("".join(json.dumps(row) + "\n" for row in rows).encode())
     return rows
 

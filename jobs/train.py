@@ -21,11 +21,11 @@ from typing import Literal
 from jobs.resources import WorkerResources
 from schemas.config import ConfigError, at_least, load
 from schemas.ids import sanitize_key
+from schemas.shard_io import iter_samples, list_shards
 from schemas.token_shard import decode_token_meta
 from train.context import checkpoint_name
 from train.loop import StepHook, TrainConfig, train
 from train.memory_plan import ClusterSpec, MemoryPlan, meta_model, plan_memory
-from train.shards import iter_samples, list_shards
 from train.windows import shards_of_rank
 
 COMPONENTS = ("tokenizer", "lam", "dynamics")

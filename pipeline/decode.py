@@ -33,7 +33,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from pipeline.probe import VideoInfo
+from pipeline.probe import VideoInfo, input_options
 from schemas.shard import FRAME_HEIGHT, FRAME_RATE, FRAME_WIDTH
 
 SAMPLE_BYTES = FRAME_HEIGHT * FRAME_WIDTH * 3
@@ -158,7 +158,7 @@ class FrameStreams:
         graph = f"[0:v:0]split=2[d][s];[d]{detect}[detect];[s]{sample}[sample]"
         return [
             "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-threads", str(config.threads),
-            "-i", str(path), "-filter_complex_threads", "1", "-filter_complex", graph,
+            *input_options(), "-i", str(path), "-filter_complex_threads", "1", "-filter_complex", graph,
             "-map", "[detect]", "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1",
             "-map", "[sample]", "-fps_mode", "passthrough", "-f", "rawvideo", f"pipe:{sample_fd}",
         ]  # fmt: skip

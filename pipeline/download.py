@@ -7,6 +7,13 @@ HTTP 429 / 403 / 5xx, timeouts, refused or dropped connections and truncated bod
 retried with exponential backoff (Retry-After honoured) until `max_attempts` or the
 per-video deadline; anything else (404, an unsupported page, a cap exceeded) fails at once.
 
+Limits hold against a hostile server: the per-video deadline is a hard wall-clock limit
+(pipeline/deadline.py), so a server dripping a byte a second is cut off on time; the size cap
+is checked on the size a server announces and again on the bytes received (a body without
+Content-Length is cut off once it passes the cap); only direct http(s) streams are chosen
+(no HLS, DASH or other manifests, which name further URLs); a failed video's partial file is
+removed at once. Any exception in one video becomes that video's error row.
+
 Storage, under `store_dir`:
     sha256/<aa>/<sha256>.<ext>   the file, named by its content (identical uploads stored once)
     videos/<video_key>.json      which file a video id resolved to, with the metadata yt-dlp
@@ -20,7 +27,6 @@ import os
 import pathlib
 import random
 import re
-import shutil
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -28,8 +34,10 @@ from collections.abc import Callable, Mapping, Sequence
 import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError, TransportError
 
+from pipeline.deadline import DeadlineExceeded, deadline
 from pipeline.rows import Batch, failed, is_ok, ok, to_batch, to_rows
 from schemas.ids import video_key
+from schemas.shard_io import fsync_folder, write_atomic
 
 STAGE = "download"
 _EXT = re.compile(r"[a-z0-9]{1,8}")
@@ -71,9 +79,11 @@ class DownloadConfig:
                 raise ValueError(f"download.{name} must be > 0")
 
     def format_selector(self) -> str:
-        """yt-dlp format spec: video-only streams first, at least the target size when known."""
+        """yt-dlp format spec: direct http(s) streams only, video-only first, at least the target
+        size when known."""
+        direct = "[protocol^=http][protocol!=http_dash_segments]"
         size = f"[width>=?{self.min_width}][height>=?{self.min_height}]"
-        return f"bv{size}/b{size}/bv/b"
+        return f"bv{size}{direct}/b{size}{direct}/bv{direct}/b{direct}"
 
 
 # Ascending resolution, then size and bitrate: the smallest stream that passes the filter.
@@ -121,7 +131,10 @@ class Download:
         rows = []
         for row in to_rows(batch):
             clock, start = time.thread_time(), time.monotonic()
-            fetched = self.fetch(row) if is_ok(row) else {**row, "path": row.get("path")}
+            try:
+                fetched = self.fetch(row) if is_ok(row) else {**row, "path": row.get("path")}
+            except Exception as error:  # noqa: BLE001 - one video's surprise is that video's error row
+                fetched = failed(row, STAGE, f"internal: {type(error).__name__}: {error}"[:500], path=None)
             timings = {"download_s": time.thread_time() - clock, "download_wall_s": time.monotonic() - start}
             rows.append({**fetched, "timings": {**(row.get("timings") or {}), **timings}})
         return to_batch(rows, columns=[*batch, "path", "timings"])
@@ -140,10 +153,17 @@ class Download:
             attempt += 1
             self.acquire()
             try:
-                info = self._download_once(url, row["video_id"])
+                with deadline(max(0.0, self._deadline - time.monotonic())):
+                    info = self._download_once(url, row["video_id"])
+            except DeadlineExceeded:
+                self._remove_incoming(row["video_id"])
+                reason = f"timeout: video_timeout_s {self.config.video_timeout_s:g} s passed (attempt {attempt})"
+                return failed(row, STAGE, reason, path=None, download_attempts=attempt)
             except _Rejected as rejection:
+                self._remove_incoming(row["video_id"])
                 return failed(row, STAGE, str(rejection), path=None, download_attempts=attempt)
             except Exception as error:  # noqa: BLE001 - every failure becomes data
+                self._remove_incoming(row["video_id"])
                 reason, retry_after = classify(error)
                 if retry_after is None or attempt == self.config.max_attempts:
                     return failed(row, STAGE, f"{reason} (attempt {attempt})", path=None, download_attempts=attempt)
@@ -155,20 +175,23 @@ class Download:
             return ok(row, **self._store(row["video_id"], info), download_attempts=attempt)
 
     def _download_once(self, url: str, video_id: str) -> dict:
-        incoming = self.store / "incoming"
-        key = video_key(video_id)
-        for stale in incoming.glob(f"{key}.*"):
-            stale.unlink()
+        self._remove_incoming(video_id)
         self._rejection = None
-        self._ydl.params["outtmpl"]["default"] = str(incoming / f"{key}.%(ext)s")
+        self._ydl.params["outtmpl"]["default"] = str(self.store / "incoming" / f"{video_key(video_id)}.%(ext)s")
         info = self._ydl.extract_info(url, download=True)
         if self._rejection is not None:
             raise _Rejected(self._rejection)
         downloads = (info or {}).get("requested_downloads") or []
-        path = pathlib.Path(downloads[0]["filepath"]) if downloads else None
-        if path is None or not path.is_file():
+        filepath = downloads[0].get("filepath") if downloads else None
+        path = pathlib.Path(filepath) if filepath else None
+        if path is None or not path.is_file():  # yt-dlp skips a file whose announced size is over max_filesize
             raise _Rejected(f"too_large: over {self.config.max_file_bytes} bytes")
         return {**info, "_path": path}
+
+    def _remove_incoming(self, video_id: str) -> None:
+        """Delete the partial files of a video (yt-dlp's `.part`, a rejected file)."""
+        for leftover in (self.store / "incoming").glob(f"{video_key(video_id)}.*"):
+            leftover.unlink(missing_ok=True)
 
     def _make_downloader(self) -> yt_dlp.YoutubeDL:
         """One YoutubeDL for every video of this stage (building one costs ~45 ms of CPU)."""
@@ -188,7 +211,7 @@ class Download:
             "max_filesize": self.config.max_file_bytes,
             "outtmpl": str(self.store / "incoming" / "%(id)s.%(ext)s"),
             "match_filter": self._check_before_download,
-            "progress_hooks": [self._check_deadline],
+            "progress_hooks": [self._check_progress],
             "noplaylist": True,
             "allowed_extractors": list(self.config.extractors),
             "logger": _Silent(),  # failures are recorded as data, not printed
@@ -210,9 +233,14 @@ class Download:
             self._rejection = f"too_large: {size} bytes > {self.config.max_file_bytes}"
         return self._rejection
 
-    def _check_deadline(self, progress: dict) -> None:
+    def _check_progress(self, progress: dict) -> None:
+        """After each block received: the size cap on bytes actually received (a server may
+        announce no size, or a false one), and the deadline (also enforced by `deadline`)."""
+        received = progress.get("downloaded_bytes") or 0
+        if received > self.config.max_file_bytes:
+            raise _Rejected(f"too_large: over {self.config.max_file_bytes} bytes received")
         if time.monotonic() > self._deadline:
-            raise _DeadlinePassed(f"video_timeout_s {self.config.video_timeout_s} passed")
+            raise _DeadlinePassed(f"video_timeout_s {self.config.video_timeout_s:g} s passed")
 
     def _backoff(self, attempt: int, retry_after: float) -> float:
         delay = min(self.config.backoff_max_s, self.config.backoff_initial_s * 2 ** (attempt - 1))
@@ -229,8 +257,11 @@ class Download:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             path.unlink()
-        else:
-            shutil.move(path, target)
+        else:  # durable before the pointer below names it
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(path, target)
+            fsync_folder(target.parent)
         stored = {
             "path": str(target),
             "content_sha256": digest,
@@ -249,10 +280,11 @@ class Download:
         pointer = self.store / "videos" / f"{video_key(video_id)}.json"
         try:
             stored = json.loads(pointer.read_text())
-        except (OSError, ValueError):
-            return None
-        target = self.store / stored["path"]
-        if not target.is_file() or target.stat().st_size != stored["file_bytes"]:
+            target = (self.store / stored["path"]).resolve()
+            size = stored["file_bytes"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # unreadable: download again
+        if not target.is_relative_to(self.store.resolve() / "sha256") or not target.is_file() or target.stat().st_size != size:
             return None
         return {**stored, "path": str(target)}
 
@@ -271,6 +303,8 @@ def classify(error: BaseException) -> tuple[str, float | None]:
     lowered = text.lower()
     if isinstance(cause, _DeadlinePassed):
         return f"timeout: {cause}", None
+    if isinstance(cause, _Rejected):
+        return str(cause), None
     status = cause.status if isinstance(cause, HTTPError) else None
     match = re.search(r"HTTP Error (\d{3})", text)
     if status is None and match:
@@ -303,9 +337,3 @@ def sha256_file(path: pathlib.Path) -> str:
             digest.update(block)
     return digest.hexdigest()
 
-
-def write_atomic(path: pathlib.Path, data: bytes) -> None:
-    """Write `data` to a temporary name beside `path`, then rename it into place."""
-    temporary = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)

@@ -7,12 +7,15 @@
                                        every finished video in parts/
     manifest/clips.parquet             every clip of every finished video
 
-Every file is validated against its schema before it is written, and written atomically.
+Every file is validated against its schema before it is written, and written atomically and
+durably (fsync of file and folder before the rename). A part that cannot be read back (a disk
+that lost it, a hand edit) means the video is not finished: it is removed and the video redone.
 """
 
 import datetime as dt
 import os
 import pathlib
+import sys
 from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
@@ -20,6 +23,7 @@ import pyarrow.parquet as pq
 
 from schemas.ids import video_key
 from schemas.manifest import CLIP_SCHEMA, VIDEO_SCHEMA, validate_clip_table, validate_video_table
+from schemas.shard_io import AtomicFile
 
 PARTS = "parts"
 MANIFEST = "manifest"
@@ -46,8 +50,26 @@ def clip_table(rows: Sequence[dict]) -> pa.Table:
 
 
 def is_finished(output_dir: str | os.PathLike, video_id: str) -> bool:
-    """Whether a previous run finished this video (its video part exists)."""
-    return _part(output_dir, video_id, "video").is_file()
+    """Whether a previous run finished this video: both its parts exist and read back valid.
+    Unreadable parts are removed, so the video is redone."""
+    return read_parts(_part(output_dir, video_id, "video")) is not None
+
+
+def read_parts(video_part: pathlib.Path) -> tuple[pa.Table, pa.Table] | None:
+    """A finished video's (video table, clips table) from its video part's path; None, after
+    removing both parts, if either is missing or does not read back with its schema."""
+    clips_part = video_part.with_name(video_part.name.replace(".video.", ".clips."))
+    if not video_part.is_file():
+        return None
+    try:  # parts were validated before they were written: reading them back is the check
+        video, clips = pq.read_table(video_part, schema=VIDEO_SCHEMA), pq.read_table(clips_part, schema=CLIP_SCHEMA)
+    except (OSError, ValueError, pa.ArrowException) as error:
+        print(f"lineage: {video_part.name} or its clips part is unreadable ({error}); the video will be redone",
+              file=sys.stderr)
+        video_part.unlink(missing_ok=True)
+        clips_part.unlink(missing_ok=True)
+        return None
+    return video, clips
 
 
 def write_parts(output_dir: str | os.PathLike, video: dict, clips: Sequence[dict]) -> None:
@@ -60,9 +82,9 @@ def consolidate(output_dir: str | os.PathLike, other_videos: Iterable[dict] = ()
     """Gather every part (plus `other_videos`, e.g. the search's rejects, unless a part has the
     same video) into manifest/videos.parquet and manifest/clips.parquet; both tables."""
     root = pathlib.Path(output_dir)
-    video_parts = sorted((root / PARTS).glob("*.video.parquet"))
-    videos = [pq.read_table(path, schema=VIDEO_SCHEMA) for path in video_parts]
-    clips = [pq.read_table(path.with_name(path.name.replace(".video.", ".clips.")), schema=CLIP_SCHEMA) for path in video_parts]
+    parts = [read_parts(path) for path in sorted((root / PARTS).glob("*.video.parquet"))]
+    videos = [video for video, _ in filter(None, parts)]
+    clips = [clip for _, clip in filter(None, parts)]
     finished = {video_id for table in videos for video_id in table.column("video_id").to_pylist()}
     extra = [row for row in other_videos if row["video_id"] not in finished]
     if extra:
@@ -79,11 +101,9 @@ def consolidate(output_dir: str | os.PathLike, other_videos: Iterable[dict] = ()
 
 
 def write_table(path: pathlib.Path, table: pa.Table) -> None:
-    """Write a Parquet file under a temporary name, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    pq.write_table(table, temporary)
-    os.replace(temporary, path)
+    """Write a Parquet file atomically and durably (schemas/shard_io.py's AtomicFile)."""
+    with AtomicFile(path) as target:
+        pq.write_table(table, target.file)
 
 
 def _part(output_dir: str | os.PathLike, video_id: str, kind: str) -> pathlib.Path:

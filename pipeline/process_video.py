@@ -13,7 +13,8 @@ their parent's `video_id`.
 
 Rows in: video rows from the download stage (`path` set when ok). Rows out: the same videos,
 ok with width/height/fps/n_frames/scene_spans/n_clips, dropped (too long, frame rate under
-10) or failed (unreadable, decode error), each with `timings` (CPU seconds per step, and
+10, a playlist rather than a video) or failed (unreadable, decode error, or any other
+exception: one video never stops the job), each with `timings` (CPU seconds per step, and
 `worker_s`, the worker process's own CPU for the video) and `source_s` (seconds decoded). A video that is ok or dropped is finished: its parts
 are written and a rerun skips it. A failed one is not: a rerun tries it again.
 """
@@ -30,7 +31,7 @@ import numpy as np
 from pipeline import lineage
 from pipeline.clips import ClipAssembler, ClipConfig
 from pipeline.decode import DecodeConfig, DecodeError, FrameStreams
-from pipeline.probe import ProbeError, probe
+from pipeline.probe import NotAVideo, ProbeError, probe
 from pipeline.quality import QualityFilter, make_scorer, QualityConfig
 from pipeline.rows import Batch, dropped, failed, is_ok, ok, to_batch, to_rows
 from pipeline.scenes import SceneConfig, SceneCuts
@@ -71,12 +72,17 @@ class ProcessVideo:
 
     def __call__(self, batch: Mapping[str, Sequence]) -> Batch:
         rows = [self.process(row) for row in to_rows(batch)]
-        return to_batch(rows, columns=[*batch, "timings", "source_s"])
+        names = dict.fromkeys(name for row in rows for name in row)  # ok, dropped and failed rows fill different columns
+        return to_batch([{name: row.get(name) for name in names} for row in rows], columns=[*batch, "timings", "source_s"])
 
     def process(self, video: Mapping) -> dict:
-        """One video through every step; its finished row."""
+        """One video through every step; its finished row, an error row whatever goes wrong."""
         start = _own_cpu_s()
-        row = self._process(video)
+        try:
+            row = self._process(video)
+        except Exception as error:  # noqa: BLE001 - a bug or a surprise in one video is that video's error
+            reason = f"internal: {type(error).__name__}: {error}"[:500]
+            row = {**failed(video, STAGE, reason), "timings": dict(video.get("timings") or {}), "source_s": 0.0}
         row["timings"]["worker_s"] = _own_cpu_s() - start  # all threads: steps, pipes, lineage
         return row
 
@@ -87,6 +93,10 @@ class ProcessVideo:
         clock, children = time.thread_time(), _children_cpu_s()
         try:
             info = probe(video["path"])
+        except NotAVideo as error:
+            row = dropped(video, "probe", f"not_a_video: {error}", pipeline_version=self.pipeline_version)
+            self._finish(row, [])
+            return {**row, "timings": timings, "source_s": 0.0}
         except ProbeError as error:
             return {**failed(video, "probe", f"unreadable: {error}"), "timings": timings, "source_s": 0.0}
         finally:
@@ -110,8 +120,10 @@ class ProcessVideo:
         writer = VideoShardWriter(self.output_dir / SHARDS, video["video_id"], self.shards)
         try:
             row, clips = self._split(described, info, writer, timings)
-        except (DecodeError, OSError) as error:
+        except Exception as error:
             writer.discard()
+            if not isinstance(error, (DecodeError, OSError)):
+                raise
             reason = str(error) if isinstance(error, DecodeError) else f"decode_failed: {error}"
             return {**failed(described, "decode", reason), "timings": timings, "source_s": 0.0}
         self._finish(row, clips)

@@ -7,13 +7,19 @@ Two backends, both plain yt-dlp playlist extraction (flat, so no video page is f
 
 A video found by several queries appears once, with every query that found it (in query
 order) in `queries`. A query that fails is reported, not raised: the job goes on with the rest.
+Each query has a hard wall-clock limit (`query_timeout_s`, pipeline/deadline.py: a feed
+dripping a byte every few seconds never trips a socket timeout) and keeps at most
+`results_per_query` results whatever the backend returns.
 """
 
 import dataclasses
+import itertools
 import urllib.parse
 from typing import Literal
 
 import yt_dlp
+
+from pipeline.deadline import DeadlineExceeded, deadline
 
 from pipeline.keywords import KeywordRules
 from pipeline.rows import ok
@@ -34,6 +40,8 @@ class SearchConfig:
     results_per_query: int = 50
     # Seconds before a silent connection is given up.
     socket_timeout_s: float = 20.0
+    # Seconds one query may take in all (a hard limit, however slowly the server answers).
+    query_timeout_s: float = 120.0
     # The keyword rules applied to every result (pipeline/keywords.py).
     rules: KeywordRules = KeywordRules()
 
@@ -42,6 +50,8 @@ class SearchConfig:
             raise ValueError("search.queries is empty")
         if self.results_per_query < 1:
             raise ValueError(f"search.results_per_query must be >= 1, got {self.results_per_query}")
+        if self.query_timeout_s <= 0 or self.socket_timeout_s <= 0:
+            raise ValueError("search.query_timeout_s and search.socket_timeout_s must be > 0")
         if self.backend == "feed":
             if urllib.parse.urlsplit(self.feed_url).scheme not in ("http", "https"):
                 raise ValueError(f"search.feed_url must be an http(s) URL template, got {self.feed_url!r}")
@@ -74,6 +84,7 @@ def search(config: SearchConfig) -> SearchResult:
         "socket_timeout": config.socket_timeout_s,
         "cachedir": False,
         "extractor_retries": 1,
+        "playlistend": config.results_per_query,
     }
     if config.backend == "feed":  # a feed is the generic extractor's: not matching the URL against every other saves 0.3 CPU-s
         options["allowed_extractors"] = ["generic"]
@@ -82,11 +93,18 @@ def search(config: SearchConfig) -> SearchResult:
     with yt_dlp.YoutubeDL(options) as ydl:
         for query in config.queries:
             try:
-                playlist = ydl.extract_info(config.playlist_url(query), download=False)
-            except yt_dlp.utils.YoutubeDLError as error:
+                with deadline(config.query_timeout_s):
+                    playlist = ydl.extract_info(config.playlist_url(query), download=False)
+                    entries = list(itertools.islice((playlist or {}).get("entries") or [], config.results_per_query))
+            except DeadlineExceeded:
+                failed[query] = f"search_timeout: no answer within query_timeout_s {config.query_timeout_s:g} s"
+                continue
+            except Exception as error:  # noqa: BLE001 - one query's failure never stops the search
                 failed[query] = f"search_failed: {error}"
                 continue
-            for entry in (playlist or {}).get("entries") or []:
+            for entry in entries:
+                if not isinstance(entry, dict):
+                    continue
                 row = candidate_row(entry)
                 if row is None:
                     continue

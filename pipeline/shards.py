@@ -7,22 +7,17 @@ content range, `<video_key>_<first start frame>_<last end frame>.tar` (frames of
 9 digits), so names are deterministic and unique. Shards are written under temporary names
 and renamed into place only when the whole video is done (`commit`), so a crash leaves no
 shard of a half-done video and never a truncated tar; `discard` removes the temporaries.
-Tar members get fixed mtime, owner and mode, so equal clips give byte-equal shards.
-
-The tar is WebDataset's layout (members `<key>.<field>`, a sample's fields adjacent, in
-sorted order, USTAR), written with the standard library's tarfile as webdataset's own
-TarWriter does; importing webdataset would import torch into every worker (1.5 CPU-s each).
+The tar itself is written by the project's one shard writer (schemas/shard_io.py: plain,
+byte-deterministic USTAR, WebDataset's layout) into AtomicFiles (fsynced, renamed on commit);
+it does not import webdataset, which would import torch into every worker (1.5 CPU-s each).
 """
 
 import dataclasses
-import io
 import os
 import pathlib
-import tarfile
 
 from schemas.ids import video_key
-
-TEMPORARY_PREFIX = ".tmp-"
+from schemas.shard_io import TEMPORARY_PREFIX, AtomicFile, ShardWriter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,36 +50,29 @@ class VideoShardWriter:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.key = video_key(video_id)
         self.config = config
-        self._writer: tarfile.TarFile | None = None
-        self._file = None
-        self._temporary: pathlib.Path | None = None
-        self._pending: list[tuple[pathlib.Path, str]] = []  # (temporary, final name), closed
+        self._file: AtomicFile | None = None  # the open shard
+        self._writer: ShardWriter | None = None
+        self._pending: list[tuple[AtomicFile, str]] = []  # closed shards and their final names
         self._placements: dict[str, tuple[int, int, int]] = {}  # clip id -> (shard number, index, offset)
         self._shard_clips: list[tuple[int, int]] = []  # spans of the open shard's clips
-        self._count = 0
-        self.bytes_written = 0
 
     def write(self, sample: dict, start_frame: int, end_frame: int) -> None:
         """Append one sample (its `__key__` is the clip id) spanning [start_frame, end_frame)."""
         if self._writer is None:
-            self._open()
-        key = sample["__key__"]
-        offset = self._writer.offset
-        for field in sorted(name for name in sample if not name.startswith("_")):
-            member = tarfile.TarInfo(f"{key}.{field}")
-            member.size, member.mode, member.mtime = len(sample[field]), 0o444, 0
-            self._writer.addfile(member, io.BytesIO(sample[field]))
-        self._placements[key] = (len(self._pending), self._count, offset)
+            self._file = AtomicFile(self.dir / f"{self.key}-{len(self._pending)}.tar")
+            self._writer = ShardWriter(self._file.file)
+            self._shard_clips = []
+        offset = self._writer.write(sample)
+        self._placements[sample["__key__"]] = (len(self._pending), len(self._shard_clips), offset)
         self._shard_clips.append((start_frame, end_frame))
-        self._count += 1
         if self._writer.offset >= self.config.target_bytes:
             self._close_shard()
 
     def commit(self) -> dict[str, Placement]:
-        """Rename every shard into place; each written clip's placement by clip id."""
+        """Put every shard in place (durably); each written clip's placement by clip id."""
         self._close_shard()
-        for temporary, name in self._pending:
-            os.replace(temporary, self.dir / name)
+        for shard, name in self._pending:
+            shard.commit(self.dir / name)
         placements = {
             clip: Placement(self._pending[number][1], index, offset)
             for clip, (number, index, offset) in self._placements.items()
@@ -94,32 +82,20 @@ class VideoShardWriter:
 
     def discard(self) -> None:
         """Remove the temporaries of a video that did not finish."""
-        if self._writer is not None:
-            self._writer.close()
-            self._file.close()
-            self._writer = None
-        for temporary in [self._temporary, *(path for path, _ in self._pending)]:
-            if temporary is not None:
-                temporary.unlink(missing_ok=True)
+        if self._file is not None:
+            self._file.discard()
+            self._file = self._writer = None
+        for shard, _ in self._pending:
+            shard.discard()
         self._pending = []
-
-    def _open(self) -> None:
-        self._temporary = self.dir / f"{TEMPORARY_PREFIX}{self.key}-{len(self._pending)}-{os.getpid()}.tar"
-        self._file = open(self._temporary, "wb")
-        self._writer = tarfile.open(fileobj=self._file, mode="w", format=tarfile.USTAR_FORMAT)
-        self._count = 0
-        self._shard_clips = []
 
     def _close_shard(self) -> None:
         if self._writer is None:
             return
         self._writer.close()
-        self.bytes_written += self._file.tell()
-        self._file.close()
-        self._writer = None
         name = f"{self.key}_{self._shard_clips[0][0]:09d}_{self._shard_clips[-1][1]:09d}.tar"
-        self._pending.append((self._temporary, name))
-        self._temporary = None
+        self._pending.append((self._file, name))
+        self._file = self._writer = None
 
 
 def remove_temporaries(shard_dir: str | os.PathLike) -> int:

@@ -8,6 +8,7 @@ import hashlib
 import re
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_CLIP_ID = re.compile(r"([0-9a-f]{16})_(\d{9})_(\d{9})")
 
 
 def sanitize_key(text: str, max_length: int = 80) -> str:
@@ -38,3 +39,22 @@ def clip_id(video_id: str, start_frame: int, end_frame: int) -> str:
     if not 0 <= start_frame < end_frame:
         raise ValueError(f"bad clip span [{start_frame}, {end_frame})")
     return f"{video_key(video_id)}_{start_frame:09d}_{end_frame:09d}"
+
+
+def check_clip_id(text: object) -> str:
+    """`text` if it is a clip id as `clip_id` makes them (video key, start < end), else ValueError.
+
+    Called wherever a clip id is read from outside (a shard sample, a manifest), so a hostile
+    id (`../../x`) never reaches a member name or a path."""
+    problem = clip_id_problem(text)
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
+def clip_id_problem(text: object) -> str | None:
+    """Why `text` is not a clip id, or None if it is one."""
+    match = _CLIP_ID.fullmatch(text) if isinstance(text, str) else None
+    if match is None or int(match.group(2)) >= int(match.group(3)):
+        return f"{str(text)[:80]!r} is not a clip id (<16 hex>_<start>_<end>, 9 digits each, start < end)"
+    return None

@@ -7,6 +7,7 @@ reason). Stats are derived from these tables, never kept on the side.
 
 import pyarrow as pa
 
+from schemas.ids import clip_id_problem
 from schemas.validation import validate_row, validate_table
 
 MANIFEST_VERSION = "1"
@@ -89,6 +90,11 @@ def _reason_unless_ok(row) -> str | None:
     return None
 
 
+def _clip_id_is_valid(row) -> str | None:
+    problem = clip_id_problem(row["clip_id"])
+    return f"field 'clip_id': {problem}" if problem else None
+
+
 def _span_is_ordered(row) -> str | None:
     if row["start_frame"] >= row["end_frame"]:
         return f"field 'end_frame': {row['end_frame']} must be after start_frame {row['start_frame']}"
@@ -110,7 +116,7 @@ def _kept_clip_has_a_place(row) -> str | None:
 
 
 VIDEO_RULES = (_reason_unless_ok,)
-CLIP_RULES = (_reason_unless_ok, _span_is_ordered, _kept_clip_has_a_place)
+CLIP_RULES = (_reason_unless_ok, _clip_id_is_valid, _span_is_ordered, _kept_clip_has_a_place)
 
 
 def validate_video_row(row) -> None:

@@ -11,6 +11,10 @@ Why PNG strips (without row filters): measured on ../shared/corpus/smb
 per clip-hour, losslessly; per-frame JPEG q90 is smaller (0.2 GB) but caps reconstruction
 at ~31 dB on sharp game graphics, raw arrays cost 1.6 GB, and a per-clip H.264 stream
 decodes 8x slower through ffmpeg. Nothing in a sample is ever unpickled.
+
+Decoding checks before it allocates (schemas/shard_io.py): the metadata's size and depth,
+`n_frames` within 1..160, the sample key equal to a valid clip id, and the PNG's IHDR equal to
+160 x 90*n_frames 8-bit RGB, all before the strip is decoded; anything bad is a ShardError.
 """
 
 import json
@@ -19,7 +23,8 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from schemas.validation import SchemaError, decode_json_row, validate_row
+from schemas.shard_io import ShardError, decode_png, read_meta, spec_rule
+from schemas.validation import SchemaError, validate_row
 
 SHARD_SPEC_VERSION = "1"
 FRAME_WIDTH = 160
@@ -50,11 +55,23 @@ SAMPLE_META_SCHEMA = pa.schema(
 )
 
 
+def _geometry_rule(row: dict) -> str | None:
+    """What the schema's types cannot say: the frame count and the fixed geometry."""
+    if not 1 <= row["n_frames"] <= MAX_CLIP_FRAMES:
+        return f"field 'n_frames': {row['n_frames']} is outside 1..{MAX_CLIP_FRAMES}"
+    if (row["fps"], row["width"], row["height"]) != (FRAME_RATE, FRAME_WIDTH, FRAME_HEIGHT):
+        return f"fields 'fps', 'width', 'height': {row['fps']}, {row['width']}, {row['height']} (the spec: {FRAME_RATE}, {FRAME_WIDTH}, {FRAME_HEIGHT})"
+    return None
+
+
+_RULES = (spec_rule(SHARD_SPEC_VERSION), _geometry_rule)
+
+
 def encode_sample(frames: np.ndarray, meta: dict) -> dict:
     """A WebDataset sample (key -> bytes) from frames (T, 90, 160, 3) uint8 RGB and metadata."""
     _check_frames(frames)
     meta = {"spec_version": SHARD_SPEC_VERSION, **meta}
-    validate_row(meta, SAMPLE_META_SCHEMA)
+    validate_row(meta, SAMPLE_META_SCHEMA, rules=_RULES)
     if meta["n_frames"] != len(frames):
         raise SchemaError(f"field 'n_frames': {meta['n_frames']} but {len(frames)} frames given")
     # (T*H, W, BGR); cvtColor swaps channels 15x faster than a numpy [..., ::-1] copy
@@ -72,23 +89,22 @@ def encode_sample(frames: np.ndarray, meta: dict) -> dict:
 
 
 def decode_sample(sample: dict) -> tuple[np.ndarray, dict]:
-    """Frames (T, 90, 160, 3) uint8 RGB and metadata from a raw sample (field -> bytes)."""
+    """Frames (T, 90, 160, 3) uint8 RGB and metadata from a raw sample (field -> bytes);
+    ShardError for anything that breaks the spec, checked before the frames are decoded."""
     for field in (FRAMES_FIELD, META_FIELD):
         if field not in sample:
-            raise SchemaError(f"sample {sample.get('__key__')!r} has no field {field!r}")
+            raise ShardError(f"sample {sample.get('__key__')!r} has no field {field!r}")
     meta = decode_meta(sample[META_FIELD])
-    strip = cv2.imdecode(np.frombuffer(sample[FRAMES_FIELD], np.uint8), cv2.IMREAD_UNCHANGED)
-    expected = (meta["n_frames"] * FRAME_HEIGHT, FRAME_WIDTH, 3)
-    if strip is None or strip.shape != expected or strip.dtype != np.uint8:
-        got = None if strip is None else (strip.shape, strip.dtype)
-        raise SchemaError(f"field {FRAMES_FIELD!r}: expected {expected} uint8 PNG, got {got}")
-    frames = strip[..., ::-1].reshape(meta["n_frames"], FRAME_HEIGHT, FRAME_WIDTH, 3)
-    return np.ascontiguousarray(frames), meta
+    if "__key__" in sample and sample["__key__"] != meta["clip_id"]:
+        raise ShardError(f"sample key {sample['__key__']!r} is not its clip id {meta['clip_id']!r}")
+    n = meta["n_frames"]
+    strip = decode_png(sample[FRAMES_FIELD], FRAME_WIDTH, n * FRAME_HEIGHT, FRAMES_FIELD)  # (n*H, W, 3) RGB
+    return strip.reshape(n, FRAME_HEIGHT, FRAME_WIDTH, 3), meta
 
 
 def decode_meta(raw: bytes) -> dict:
-    """The sample's metadata, validated against SAMPLE_META_SCHEMA."""
-    return decode_json_row(raw, SAMPLE_META_SCHEMA, META_FIELD)
+    """The sample's metadata, validated against SAMPLE_META_SCHEMA and the spec's rules."""
+    return read_meta(raw, SAMPLE_META_SCHEMA, META_FIELD, _RULES)
 
 
 def _check_frames(frames: np.ndarray) -> None:

@@ -1,6 +1,5 @@
 """Row and table validation against an Arrow schema, with errors that name the field."""
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 
 import pyarrow as pa
@@ -36,18 +35,6 @@ def validate_row(
         message = rule(row)
         if message:
             raise SchemaError(message)
-
-
-def decode_json_row(raw: bytes, schema: pa.Schema, field: str) -> dict:
-    """A JSON object stored in `field` of a shard sample, validated against `schema`."""
-    try:
-        row = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise SchemaError(f"field {field!r} is not JSON: {error}") from None
-    if not isinstance(row, dict):
-        raise SchemaError(f"field {field!r} is not a JSON object")
-    validate_row(row, schema)
-    return row
 
 
 def _check_value(value, arrow_type: pa.DataType, name: str) -> None:

@@ -2,8 +2,10 @@
 pipeline/download.py), with the site's faults."""
 
 import copy
+import dataclasses
 import hashlib
 import pathlib
+import time
 
 import pytest
 import yt_dlp
@@ -143,3 +145,47 @@ def test_format_choice_is_the_smallest_stream_at_least_160x90():
     with yt_dlp.YoutubeDL(options) as ydl:
         chosen = ydl.process_ie_result(info, download=False)
     assert chosen["format_id"] == "144p"
+
+
+def test_a_size_cap_holds_on_bytes_received_when_no_size_is_announced(tiny_corpus, tmp_path):
+    """A body with no Content-Length (and no size on the page) is cut off past max_file_bytes as
+    too_large, and its partial file is removed."""
+    config = DownloadConfig(**{**FAST.__dict__, "max_file_bytes": 20_000, "max_attempts": 1})
+    with VideoSite(tiny_corpus[0], faults={SPEEDRUN: Fault("no_length")}) as faulty:
+        row = fetch(tmp_path, faulty, SPEEDRUN, config)
+    assert (row["status"], row["reason"].split(":")[0]) == ("error", "too_large")
+    assert list((tmp_path / "incoming").iterdir()) == [] and list((tmp_path / "sha256").iterdir()) == []
+
+
+def test_a_dripping_server_is_cut_off_at_the_video_deadline(tiny_corpus, tmp_path):
+    """A server sending 2 kB/s (never silent long enough for a socket timeout) fails as timeout
+    soon after video_timeout_s, not when the file would have arrived."""
+    config = DownloadConfig(**{**FAST.__dict__, "video_timeout_s": 2.0, "socket_timeout_s": 5.0})
+    with VideoSite(tiny_corpus[0], faults={SPEEDRUN: Fault("slow", delay_s=0.0, bytes_per_s=2000)}) as faulty:
+        started = time.monotonic()
+        row = fetch(tmp_path, faulty, SPEEDRUN, config)
+        elapsed = time.monotonic() - started
+    assert (row["status"], row["reason"].split(":")[0]) == ("error", "timeout")
+    assert elapsed < 8.0
+    assert list((tmp_path / "incoming").iterdir()) == []
+
+
+def test_a_dripping_search_feed_fails_its_query_on_time(tiny_corpus):
+    """A feed dripping 1 byte/s fails its query as search_timeout after query_timeout_s; the
+    other queries still give their videos."""
+    with VideoSite(tiny_corpus[0], search_faults={"speedrun": Fault("slow", delay_s=0.0, bytes_per_s=1)}) as faulty:
+        config = dataclasses.replace(feed(faulty, "speedrun", "playthrough"), query_timeout_s=1.5, socket_timeout_s=5.0)
+        started = time.monotonic()
+        result = search(config)
+        elapsed = time.monotonic() - started
+    assert list(result.failed_queries) == ["speedrun"] and result.failed_queries["speedrun"].startswith("search_timeout")
+    assert [row["video_id"] for row in result.videos] == [PLAYTHROUGH]
+    assert elapsed < 6.0
+
+
+def test_results_per_query_holds_when_the_feed_ignores_the_limit(site):
+    """A feed URL without {limit} returns every match; only results_per_query of them are kept."""
+    config = SearchConfig(queries=("platformer world",), backend="feed", feed_url=f"{site.url}/search?q={{query}}",
+                          results_per_query=1)  # fmt: skip
+    assert len(site.search("platformer world", 50)) == 2
+    assert len(search(config).videos) == 1

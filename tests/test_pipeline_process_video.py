@@ -118,3 +118,34 @@ def test_stats_of_a_run_and_of_a_rerun_with_nothing_left_to_do(smb_dir, tmp_path
     assert rerun["clips"] == first["clips"] and rerun["stages"] == first["stages"]
     table = stats.format_table(rerun)
     assert "quality" in table and "src s/cpu s" not in table
+
+
+def test_an_unexpected_exception_is_that_videos_error_and_the_batch_goes_on(tmp_path):
+    """A row that makes a step raise something unforeseen (an ok row with no file) ends as an
+    'internal' error naming the exception; the next video of the batch is still processed."""
+    good = make_video(tmp_path / "v.mp4", "testsrc2", 30, 2)
+    broken = {**video_row("broken", "x"), "path": None}
+    first, second = process(tmp_path / "out", broken, video_row("good", good))
+    assert (first["status"], first["reason"].split(":")[0]) == ("error", "internal") and "TypeError" in first["reason"]
+    assert second["status"] == "ok" and lineage.is_finished(tmp_path / "out", "good")
+
+
+def test_a_playlist_is_dropped_without_opening_what_it_names(tmp_path, smb_dir):
+    """An HLS playlist saved as .mp4 and naming a local video is dropped as not_a_video; no clip."""
+    path = tmp_path / "playlist.mp4"
+    path.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXTINF:30,\n{smb_dir / 'smb_1_1.mp4'}\n#EXT-X-ENDLIST\n")
+    (video,) = process(tmp_path / "out", video_row("playlist", path))
+    assert (video["status"], video["reason"].split(":")[0]) == ("dropped", "not_a_video")
+    assert not list((tmp_path / "out").glob(f"{SHARDS}/*")) and lineage.is_finished(tmp_path / "out", "playlist")
+
+
+def test_a_torn_part_means_not_finished_and_consolidation_skips_it(tmp_path):
+    """A video part cut short (a lost write) makes its video unfinished, is removed, and the
+    manifest is still built from the other parts."""
+    good = make_video(tmp_path / "v.mp4", "testsrc2", 30, 2)
+    process(tmp_path / "out", video_row("torn", good), video_row("whole", good))
+    part = tmp_path / "out" / lineage.PARTS / f"{video_key('torn')}.video.parquet"
+    part.write_bytes(part.read_bytes()[:40])
+    videos, _ = lineage.consolidate(tmp_path / "out")
+    assert videos.column("video_id").to_pylist() == ["whole"]
+    assert not lineage.is_finished(tmp_path / "out", "torn") and not part.exists()

@@ -14,7 +14,7 @@ import pytest
 
 from jobs.play import fit_image
 from schemas.shard import decode_sample
-from train.shards import iter_samples, list_shards
+from schemas.shard_io import iter_samples, list_shards
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "jobs" / "configs"

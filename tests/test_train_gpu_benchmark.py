@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from train.shards import list_shards
+from schemas.shard_io import list_shards
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -24,7 +24,7 @@ from schemas import token_shard as token_spec
 from schemas.config import load
 from train.checkpoint import load_meta, restore_training_state, state_digest
 from train.components import load_trained, video_from_frames
-from train.shards import iter_samples, list_shards
+from schemas.shard_io import iter_samples, list_shards
 from train.tokenize_clips import TokenizeConfig
 
 pytestmark = pytest.mark.slow
@@ -195,7 +195,7 @@ def test_dynamics_trains_on_token_shards_sharded_with_fsdp(token_shards, tmp_pat
 
 def test_missing_or_too_few_shards_fail_before_any_worker_starts(clip_shards, tmp_path):
     """A shard folder that does not exist, or fewer shards than workers, is a plain error from the driver."""
-    from train.shards import ShardError
+    from schemas.shard_io import ShardError
 
     with pytest.raises(ShardError, match="does not exist"):
         fit("lam", tiny_job("lam", [tmp_path / "nowhere"], tmp_path, steps=2))

@@ -10,8 +10,10 @@ import pytest
 import torch
 import webdataset
 
+from schemas import ids
 from schemas import shard as clip_spec
 from schemas import token_shard as token_spec
+from schemas.shard_io import iter_samples
 from train.checkpoint import CheckpointError, load_meta, restore_training_state, state_digest
 from train.components import load_trained
 from train.context import LocalContext
@@ -19,7 +21,6 @@ from train.loop import TrainConfig, train
 from train.metrics import MetricsConfig
 from train.optimizer import OptimConfig, build_optimizer, build_schedule
 from train.parallelize import ParallelConfig, parallelize
-from train.shards import iter_samples
 from train.windows import DataConfig
 
 T = 2
@@ -46,7 +47,7 @@ def token_shard(folder: pathlib.Path, clips: int = 1) -> pathlib.Path:
     folder.mkdir()
     with webdataset.TarWriter(str(folder / "tokens.tar")) as writer:
         for index in range(clips):
-            meta = {"clip_id": f"c{index}", "video_id": "v", "n_frames": T, "grid_height": grid[0], "grid_width": grid[1],
+            meta = {"clip_id": ids.clip_id("v", index, index + T), "video_id": "v", "n_frames": T, "grid_height": grid[0], "grid_width": grid[1],
                     "num_codes": codes, "num_actions": actions, "tokenizer_checkpoint": "t", "lam_checkpoint": "l",
                     "source_shard": "s.tar", "source_spec_version": "1"}
             tokens = rng.integers(0, 8, (T, *grid)).astype(np.uint16)

@@ -8,9 +8,10 @@ import pytest
 import torch
 import webdataset
 
+from schemas import ids
 from schemas import shard as clip_spec
 from schemas import token_shard as token_spec
-from train.shards import ShardError, iter_samples, list_shards
+from schemas.shard_io import ShardError, iter_samples, list_shards
 from train.windows import ClipWindows, DataConfig, TokenWindows, shards_of_rank, window_loader
 
 CONFIG = DataConfig(window_frames=4, batch_size=3, shuffle_block_clips=3, interleave_shards=2, loader_processes=0)
@@ -125,7 +126,7 @@ def test_token_windows_keep_actions_aligned_with_frames(tmp_path):
     n, h, w = 10, 3, 5
     tokens = np.arange(n * h * w, dtype=np.uint16).reshape(n, h, w)
     actions = np.arange(n - 1, dtype=np.uint8)
-    meta = {"clip_id": "c0", "video_id": "v", "n_frames": n, "grid_height": h, "grid_width": w,
+    meta = {"clip_id": ids.clip_id("v", 0, n), "video_id": "v", "n_frames": n, "grid_height": h, "grid_width": w,
             "num_codes": 1024, "num_actions": 16, "tokenizer_checkpoint": "t", "lam_checkpoint": "l",
             "source_shard": "s.tar", "source_spec_version": "1"}
     with webdataset.TarWriter(str(tmp_path / "tokens.tar")) as writer:
@@ -140,21 +141,21 @@ def test_token_windows_keep_actions_aligned_with_frames(tmp_path):
 
 
 def test_token_sample_rejects_pickles_and_out_of_range_codes():
-    """A pickled object array or a code beyond the vocabulary is a SchemaError, never unpickled."""
-    meta = {"clip_id": "c0", "video_id": "v", "n_frames": 2, "grid_height": 1, "grid_width": 1,
+    """A pickled object array or a code beyond the vocabulary is a ShardError, never unpickled."""
+    meta = {"clip_id": ids.clip_id("v", 0, 2), "video_id": "v", "n_frames": 2, "grid_height": 1, "grid_width": 1,
             "num_codes": 4, "num_actions": 2, "tokenizer_checkpoint": "t", "lam_checkpoint": "l",
             "source_shard": "s.tar", "source_spec_version": "1"}
     sample = token_spec.encode_token_sample(np.zeros((2, 1, 1), np.uint16), np.zeros(1, np.uint8), meta)
     pickled = io.BytesIO()
     np.save(pickled, np.array([{"x": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(token_spec.SchemaError, match="tokens.npy"):
+    with pytest.raises(ShardError, match="tokens.npy"):
         token_spec.decode_token_sample({**sample, token_spec.TOKENS_FIELD: pickled.getvalue()})
-    with pytest.raises(token_spec.SchemaError, match="num_codes"):
+    with pytest.raises(ShardError, match="num_codes"):
         token_spec.encode_token_sample(np.full((2, 1, 1), 4, np.uint16), np.zeros(1, np.uint8), meta)
-    with pytest.raises(token_spec.SchemaError, match="'json' is not JSON"):
+    with pytest.raises(ShardError, match="'json' is not JSON"):
         token_spec.decode_token_sample({**sample, token_spec.META_FIELD: b"{oops"})
-    with pytest.raises(token_spec.SchemaError, match="'json' is not a JSON object"):
+    with pytest.raises(ShardError, match="'json' is not a JSON object"):
         token_spec.decode_token_sample({**sample, token_spec.META_FIELD: b"[1, 2]"})
-    with pytest.raises(token_spec.SchemaError, match="'num_codes' is required"):
+    with pytest.raises(ShardError, match="'num_codes' is required"):
         token_spec.decode_token_sample({**sample, token_spec.META_FIELD: json.dumps(
             {**json.loads(sample[token_spec.META_FIELD]), "num_codes": None}).encode()})

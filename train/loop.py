@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 from schemas.config import from_dict, to_dict
+from schemas.shard_io import list_shards
 from train.checkpoint import load_meta, optimizer_digest, restore_rank_state, restore_training_state, save_checkpoint
 from train.components import component
 from train.context import WorkerContext
@@ -25,7 +26,6 @@ from train.hardware import peak_flops
 from train.metrics import MetricsConfig, MetricsLog, record_rank, save_sample_grid
 from train.optimizer import OptimConfig, build_optimizer, build_schedule
 from train.parallelize import ParallelConfig, autocast, build_model, gradient_sync, sync_quantizers, unwrap
-from train.shards import list_shards
 from train.windows import DataConfig, shards_of_rank, streams_of, window_loader
 
 # Called after every optimiser step with (step, step the run started from, rank).

@@ -12,22 +12,18 @@ and transition is then coded with 1..T frames of context, as in training.
 """
 
 import dataclasses
-import pathlib
 import posixpath
-import tempfile
 
 import numpy as np
 import pyarrow.fs as pafs
 import torch
-import webdataset
 
 from schemas import shard as clip_spec
 from schemas import token_shard as token_spec
 from schemas.manifest import STATUS_ERROR, STATUS_OK
-from schemas.validation import SchemaError
+from schemas.shard_io import ShardError, ShardWriter, atomic_output, iter_samples, resolve
 from train.checkpoint import latest_checkpoint
 from train.components import load_trained, video_from_frames
-from train.shards import ShardError, iter_samples, resolve
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,41 +67,36 @@ class ClipTokenizer:
         if filesystem.get_file_info(target_path).type == pafs.FileType.File:
             return result | {"reason": "already tokenized"}
         try:
-            with tempfile.TemporaryDirectory() as scratch:
-                local = pathlib.Path(scratch) / "shard.tar"
-                result["clips"], result["dropped"] = self._tokenize_shard(source, local)
-                filesystem.create_dir(posixpath.dirname(target_path), recursive=True)
-                partial = target_path + ".partial"
-                pafs.copy_files(str(local), partial, source_filesystem=pafs.LocalFileSystem(),
-                                destination_filesystem=filesystem)
-                filesystem.move(partial, target_path)
-        except (ShardError, OSError) as error:
-            return result | {"status": STATUS_ERROR, "reason": str(error)}
+            with atomic_output(target) as stream, ShardWriter(stream) as archive:
+                result["clips"], result["dropped"] = self._tokenize_shard(source, archive)
+        except Exception as error:  # noqa: BLE001 - one bad shard is its row's error, never the job's
+            reason = str(error) if isinstance(error, (ShardError, OSError)) else f"{type(error).__name__}: {error}"
+            return result | {"status": STATUS_ERROR, "reason": reason}
         return result
 
-    def _tokenize_shard(self, source: str, local: pathlib.Path) -> tuple[int, int]:
+    def _tokenize_shard(self, source: str, archive: ShardWriter) -> tuple[int, int]:
+        """(clips written, clips dropped); a sample that breaks the spec is dropped and counted."""
         written = dropped = 0
-        with webdataset.TarWriter(str(local)) as archive:
-            for sample in iter_samples(source):
-                try:
-                    frames, meta = clip_spec.decode_sample(sample)
-                except SchemaError:
-                    dropped += 1
-                    continue
-                if len(frames) < 2:
-                    dropped += 1
-                    continue
-                tokens, actions = self.encode_clip(frames)
-                token_meta = {
-                    "clip_id": meta["clip_id"], "video_id": meta["video_id"], "n_frames": len(frames),
-                    "grid_height": tokens.shape[1], "grid_width": tokens.shape[2],
-                    "num_codes": self.tokenizer.config.quantizer.num_codes,
-                    "num_actions": self.lam.config.quantizer.num_codes,
-                    "tokenizer_checkpoint": self.tokenizer_path, "lam_checkpoint": self.lam_path,
-                    "source_shard": posixpath.basename(source), "source_spec_version": meta["spec_version"],
-                }
-                archive.write(token_spec.encode_token_sample(tokens, actions, token_meta))
-                written += 1
+        for sample in iter_samples(source):
+            try:
+                frames, meta = clip_spec.decode_sample(sample)
+            except ShardError:
+                dropped += 1
+                continue
+            if len(frames) < 2:
+                dropped += 1
+                continue
+            tokens, actions = self.encode_clip(frames)
+            token_meta = {
+                "clip_id": meta["clip_id"], "video_id": meta["video_id"], "n_frames": len(frames),
+                "grid_height": tokens.shape[1], "grid_width": tokens.shape[2],
+                "num_codes": self.tokenizer.config.quantizer.num_codes,
+                "num_actions": self.lam.config.quantizer.num_codes,
+                "tokenizer_checkpoint": self.tokenizer_path, "lam_checkpoint": self.lam_path,
+                "source_shard": posixpath.basename(source), "source_spec_version": meta["spec_version"],
+            }
+            archive.write(token_spec.encode_token_sample(tokens, actions, token_meta))
+            written += 1
         return written, dropped
 
     @torch.no_grad()

@@ -33,8 +33,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from schemas import shard as clip_spec
 from schemas import token_shard as token_spec
-from schemas.validation import SchemaError
-from train.shards import ShardError, iter_samples
+from schemas.shard_io import ShardError, iter_samples
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +154,8 @@ class WindowStream(IterableDataset):
                 except StopIteration:
                     readers.remove(reader)
                     readers.extend(iter_samples(path) for path in itertools.islice(queue, 1))
-                except ShardError as error:
-                    log.warning("skipping the rest of a shard: %s", error)
+                except Exception as error:  # noqa: BLE001 - one bad shard never stops training
+                    log.warning("skipping the rest of a shard: %s", _describe(error))
                     self.bad_samples += 1
                     readers.remove(reader)
                     readers.extend(iter_samples(path) for path in itertools.islice(queue, 1))
@@ -168,8 +167,8 @@ class WindowStream(IterableDataset):
         for index, sample in enumerate(block):
             try:
                 n = self.sample_format.count_frames(sample)
-            except (SchemaError, KeyError) as error:
-                log.warning("dropping clip %s: %s", sample.get("__key__"), error)
+            except Exception as error:  # noqa: BLE001 - one bad sample never stops training
+                log.warning("dropping clip %s: %s", sample.get("__key__"), _describe(error))
                 self.bad_samples += 1
                 continue
             count = n // T
@@ -195,8 +194,8 @@ class WindowStream(IterableDataset):
     def _decode(self, sample: dict) -> dict[str, np.ndarray] | None:
         try:
             return self.sample_format.decode(sample)
-        except SchemaError as error:
-            log.warning("dropping clip %s: %s", sample.get("__key__"), error)
+        except Exception as error:  # noqa: BLE001 - one bad sample never stops training
+            log.warning("dropping clip %s: %s", sample.get("__key__"), _describe(error))
             self.bad_samples += 1
             return None
 
@@ -207,6 +206,11 @@ class WindowStream(IterableDataset):
         batch["position"] = torch.tensor(position)  # where this stream resumes after this batch
         self.bad_samples = 0
         return batch
+
+
+def _describe(error: Exception) -> str:
+    """A dropped sample's reason; an error other than ShardError is a bug in a decoder, so it is named."""
+    return str(error) if isinstance(error, ShardError) else f"{type(error).__name__}: {error}"
 
 
 def window_loader(config: DataConfig, sample_format: SampleFormat, shards: list[str], rank: int,

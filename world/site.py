@@ -45,8 +45,9 @@ the site serves; `proxy: ""` keeps 127.0.0.1 traffic off any environment proxy;
    "bytes read, N more expected" (a truncated body, retried like 5xx), or "timed out"
    (slow). A corrupt file downloads without error; only probing it fails.
 
-Faults (world/site_faults.py) apply only to media requests of the faulted id;
-`site.request_count(id)` counts those requests (GET and HEAD).
+Faults (world/site_faults.py) apply only to media requests of the faulted id (and a
+"no_length" fault also hides the size on its watch page); `site.request_count(id)` counts
+those requests (GET and HEAD). `search_faults` make the search feed of one query slow.
 
 CLI: `genie world serve --corpus DIR [--smb DIR] [--port N] [--fault ID=KIND[:ARG]]...`.
 """
@@ -75,6 +76,7 @@ class VideoSite:
         faults: dict[str, Fault] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        search_faults: dict[str, Fault] | None = None,
     ) -> None:
         records = load_corpus(corpus_dir) + (load_smb(smb_dir) if smb_dir is not None else [])
         check_unique(records, "the corpus and the SMB footage together")
@@ -84,6 +86,9 @@ class VideoSite:
         unknown = sorted(set(self.faults) - set(self._by_id))
         if unknown:
             raise ValueError(f"faults name videos the site does not serve: {', '.join(unknown)}")
+        self.search_faults = dict(search_faults or {})
+        if any(fault.kind != "slow" for fault in self.search_faults.values()):
+            raise ValueError("search faults must be of kind 'slow'")
         self._server = SiteServer((host, port), self)
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host}:{bound_port}"

@@ -7,7 +7,7 @@ the first N media requests of that id (then the site behaves); None means every 
 
 import dataclasses
 
-FAULT_KINDS = ("slow", "status", "truncate", "corrupt")
+FAULT_KINDS = ("slow", "status", "truncate", "corrupt", "no_length")
 FAULT_STATUSES = (403, 429, 500, 503)
 
 
@@ -23,6 +23,12 @@ class Fault:
                      connection.
     kind "corrupt":  full length, every byte XORed with 0xA5 (the same at every offset, so
                      ranges agree), so ffprobe/ffmpeg cannot read the file.
+    kind "no_length": the whole file (Range ignored) with no Content-Length, the body ending
+                     when the connection closes; the watch page then announces no size either
+                     (a site that does not know it), so only the bytes received can tell.
+
+    Search faults (`VideoSite(search_faults={query: Fault(...)})`) use kind "slow" on the
+    search feed of that exact query: `delay_s` before the answer, then `bytes_per_s` pacing.
     """
 
     kind: str

@@ -92,7 +92,8 @@ class SiteHandler(http.server.BaseHTTPRequestHandler):
             elif match := _WATCH.fullmatch(path):
                 record = self._record_or_404(match.group(1), send_body)
                 if record:
-                    page = site_pages.watch_page(site.url, record)
+                    fault = site.faults.get(record.id)
+                    page = site_pages.watch_page(site.url, record, announce_size=not (fault and fault.kind == "no_length"))
                     self._send_document(200, "text/html; charset=utf-8", page, send_body)
             elif match := _METADATA.fullmatch(path):
                 record = self._record_or_404(match.group(1), send_body)
@@ -122,7 +123,19 @@ class SiteHandler(http.server.BaseHTTPRequestHandler):
             self._send_text(400, f"limit must be in 1..{MAX_LIMIT}", send_body)
             return
         feed = site_pages.search_feed(self.server.site.url, words, self.server.site.search(words, limit))
-        self._send_document(200, "application/rss+xml; charset=utf-8", feed, send_body)
+        fault = self.server.site.search_faults.get(words)
+        if fault is None:
+            self._send_document(200, "application/rss+xml; charset=utf-8", feed, send_body)
+            return
+        if self.server.stopping.wait(fault.delay_s):
+            self.close_connection = True
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+        self.send_header("Content-Length", str(len(feed)))
+        self.end_headers()
+        if send_body:
+            self._send_paced(feed, fault.bytes_per_s)
 
     def _record_or_404(self, video_id: str, send_body: bool) -> VideoRecord | None:
         record = self.server.site.record(video_id)
@@ -137,6 +150,9 @@ class SiteHandler(http.server.BaseHTTPRequestHandler):
             return
         if fault and fault.kind == "slow" and self.server.stopping.wait(fault.delay_s):
             self.close_connection = True
+            return
+        if fault and fault.kind == "no_length":
+            self._send_unsized(record, send_body)
             return
         size = record.path.stat().st_size
         span = _parse_range(self.headers.get("Range"), size)
@@ -160,6 +176,26 @@ class SiteHandler(http.server.BaseHTTPRequestHandler):
             to_send = int(length * fault.fraction)
             self.close_connection = True
         self._copy_file(record, start, to_send, fault)
+
+    def _send_paced(self, body: bytes, bytes_per_s: int | None) -> None:
+        """The body in chunks of a tenth of a second's worth, paced to `bytes_per_s`."""
+        chunk = max(1, bytes_per_s // 10) if bytes_per_s else len(body)
+        for start in range(0, len(body), chunk):
+            if bytes_per_s and self.server.stopping.wait(min(chunk, len(body) - start) / bytes_per_s):
+                self.close_connection = True
+                return
+            self.wfile.write(body[start : start + chunk])
+            self.wfile.flush()
+
+    def _send_unsized(self, record: VideoRecord, send_body: bool) -> None:
+        """The whole file with no Content-Length: the body ends when the connection closes."""
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        if send_body:
+            self._copy_file(record, 0, record.path.stat().st_size, None)
 
     def _copy_file(self, record: VideoRecord, start: int, count: int, fault: Fault | None) -> None:
         throttle = fault.bytes_per_s if fault and fault.kind == "slow" else None

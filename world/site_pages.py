@@ -48,8 +48,9 @@ def search_feed(base_url: str, query: str, records: list[VideoRecord]) -> bytes:
     return document.encode()
 
 
-def watch_page(base_url: str, record: VideoRecord) -> bytes:
-    """The HTML watch page of one video: JSON-LD VideoObject and og: tags, no <video> tag."""
+def watch_page(base_url: str, record: VideoRecord, announce_size: bool = True) -> bytes:
+    """The HTML watch page of one video: JSON-LD VideoObject and og: tags, no <video> tag;
+    `announce_size` False leaves out contentSize (what yt-dlp reads as the file size)."""
     media = media_url(base_url, record.id)
     video_object = {
         "@context": "https://schema.org",
@@ -62,8 +63,9 @@ def watch_page(base_url: str, record: VideoRecord) -> bytes:
         "duration": f"PT{record.duration_s:.3f}S",
         "contentUrl": media,
         "encodingFormat": "video/mp4",
-        "contentSize": str(record.path.stat().st_size),
     }
+    if announce_size:
+        video_object["contentSize"] = str(record.path.stat().st_size)
     if record.upload_date:
         video_object["uploadDate"] = _upload_datetime(record.upload_date).date().isoformat()
     if record.width and record.height:
