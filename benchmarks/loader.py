@@ -31,10 +31,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from make_gpu_shards import SMB_DIR, clip_samples, decode, source_fps, write_shards  # noqa: E402
 from schemas import shard as clip_spec  # noqa: E402
 from schemas.shard_io import iter_samples, list_shards  # noqa: E402
+from train.hardware import find_gpu  # noqa: E402
 from train.windows import ClipWindows, DataConfig, window_loader  # noqa: E402
 
 T, BATCH = 16, 8
-H100_BF16_PEAK = 989e12
+H100_BF16_PEAK = find_gpu("H100").peak_bf16_flops
 
 
 def tree_cpu_seconds() -> float:

@@ -7,7 +7,7 @@
    T=16 frames of 23x40 tokens in bf16 autocast with fused AdamW: tokens/s and MFU, eager
    and compiled (torch.compile with fullgraph: each ST block, or with --compile-scope model
    the whole model), at the largest of --batches that fits. FLOPs from models/flops.py;
-   peak dense bf16 FLOP/s from the table below, keyed by the device name.
+   peak dense bf16 FLOP/s from train/hardware.py's table, keyed by the device name.
 2. Generation with the small config (12 layers, d512) in bf16, 25 MaskGIT steps a frame,
    batch 1, after a 4-frame context: frames/s recomputing the context every step, with the
    KV cache, and with the KV cache and each single-frame model call replayed as a CUDA graph.
@@ -31,18 +31,7 @@ from models.config import DynamicsConfig, TransformerConfig, load_model_configs 
 from models.dynamics import DynamicsModel  # noqa: E402
 from models.flops import training_flops_per_step  # noqa: E402
 from models.sampler import FramePredictor, play  # noqa: E402
-
-# dense bf16 tensor-core peak, FLOP/s (vendor datasheets, without sparsity); first match wins
-PEAK_BF16 = [("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("H800", 989e12),
-             ("A100", 312e12), ("L40S", 362e12), ("A10G", 70e12)]
-
-
-def peak_flops(device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in PEAK_BF16 if key in name), None)
-
+from train.hardware import peak_flops  # noqa: E402
 
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":

@@ -7,8 +7,8 @@
 The driver searches (a few requests) and applies the keyword rules; Ray Data then streams
 the videos through downloads and processing. Downloads (network-bound) run in an actor pool
 of their own, whose workers share one token bucket actor as the cluster-wide rate limit; or,
-with `ray.download_workers = 0`, inside the processing tasks, each with an even share of the
-limit. Processing runs as Ray Data tasks of one CPU each (decode once, cut, score, write
+with `ray.download.workers = 0`, inside the processing tasks, each with an even share of the
+limit. Processing runs as Ray Data tasks of one CPU each by default (decode once, cut, score, write
 shards and lineage parts). At the end the driver gathers the parts into the manifest and
 derives the stats. Every stage is plain code in pipeline/; this file only wires them.
 
@@ -34,6 +34,7 @@ import pathlib
 import sys
 import time
 
+from jobs.resources import WorkerResources
 from pipeline import lineage
 from pipeline.download import Download, DownloadConfig
 from pipeline.keywords import KeywordFilter
@@ -67,13 +68,12 @@ class RaySection:
     num_cpus: int = 0
     object_store_mb: int = 0
     # Concurrent downloads (actors), and the CPU each reserves (they mostly wait on the network).
-    # 0 = no download actors: each processing worker downloads its own videos, with an even
-    # share of the rate limit (one process and one hand-off per video fewer; for a local site
-    # or a fast network, where a worker waiting on a download costs little).
-    download_workers: int = 2
-    download_cpus: float = 0.0
-    # Concurrent video processors, one CPU each; 0 = one per CPU of the cluster.
-    process_workers: int = 0
+    # workers = 0: no download actors; each processing worker downloads its own videos, with an
+    # even share of the rate limit (one process and one hand-off per video fewer; for a local
+    # site or a fast network, where a worker waiting on a download costs little).
+    download: WorkerResources = WorkerResources(workers=2, cpus_per_worker=0.0)
+    # Concurrent video processors (tasks); workers = 0: one per CPU of the cluster.
+    process: WorkerResources = WorkerResources(workers=0, cpus_per_worker=1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,21 +188,25 @@ def _process_on_ray(config: IngestConfig, todo: list[dict], on_done) -> list[dic
         context.enable_progress_bars = config.progress
         context.print_on_execution_start = False
         context.max_errored_blocks = -1  # a block (one video) whose task died is left out; _missing() records it
-        workers = min(config.ray.process_workers or max(1, int(ray.cluster_resources().get("CPU", 1))), len(todo))
+        process = config.ray.process
+        per_worker = max(process.cpus_per_worker, 1e-3)
+        workers = min(process.workers or max(1, int(ray.cluster_resources().get("CPU", 1) / per_worker)), len(todo))
         dataset = ray.data.from_items([{"video": json.dumps(row)} for row in todo], override_num_blocks=len(todo))
         download_share = workers
-        if config.ray.download_workers > 0:
+        download = config.ray.download
+        if download.workers > 0:
             download_share = None
             limiter = None  # one download worker: its own bucket is the cluster's
-            if config.ray.download_workers > 1:  # one bucket for every download worker of the cluster
+            if download.workers > 1:  # one bucket for every download worker of the cluster
                 limiter = ray.remote(TokenBucket).options(num_cpus=0).remote(config.download.rate_per_s, config.download.rate_burst)
             dataset = dataset.map_batches(
-                _DownloadActor, batch_size=1, num_cpus=config.ray.download_cpus,
-                compute=ray.data.ActorPoolStrategy(size=config.ray.download_workers),
+                _DownloadActor, batch_size=1, **download.ray_options(),
+                compute=ray.data.ActorPoolStrategy(size=download.workers),
                 fn_constructor_kwargs={"config": config, "limiter": limiter},
             )  # fmt: skip
         dataset = dataset.map_batches(
-            _process_videos, batch_size=1, num_cpus=1, concurrency=workers, max_retries=2,  # a video that kills its worker thrice: worker_lost
+            _process_videos, batch_size=1, **process.ray_options(), compute=ray.data.TaskPoolStrategy(size=workers),
+            max_retries=2,  # a video that kills its worker thrice: worker_lost
             fn_kwargs={"config": config, "download_share": download_share},
         )  # fmt: skip
         finished = []

@@ -13,7 +13,8 @@ import json
 import pathlib
 import sys
 
-from schemas.config import load
+from jobs.resources import WorkerResources
+from schemas.config import ConfigError, load
 from schemas.manifest import STATUS_OK
 from schemas.shard_io import atomic_output, list_shards
 from train.tokenize_clips import ClipTokenizer, TokenizeConfig
@@ -28,9 +29,11 @@ class TokenizeJobConfig:
     clip_shards: tuple[str, ...]  # folders, .tar files or URIs of clip shards
     output: str  # folder or URI for the token shards (same names as the clip shards)
     tokenize: TokenizeConfig
-    workers: int = 1  # ClipTokenizer actors
-    gpus_per_worker: float = 0.0  # 0: encode on CPU
-    cpus_per_worker: float = 1.0
+    resources: WorkerResources = WorkerResources()  # ClipTokenizer actors; gpus_per_worker 0 encodes on CPU
+
+    def __post_init__(self):
+        if self.resources.workers < 1:
+            raise ConfigError(f"must be >= 1, got {self.resources.workers}", key="resources.workers")
 
 
 def run(config: TokenizeJobConfig) -> list[dict]:
@@ -47,9 +50,8 @@ def run(config: TokenizeJobConfig) -> list[dict]:
     rows = dataset.map(
         ClipTokenizer,
         fn_constructor_kwargs={"config": tokenize, "output": output},
-        compute=ray.data.ActorPoolStrategy(size=config.workers),
-        num_cpus=config.cpus_per_worker,
-        num_gpus=config.gpus_per_worker,
+        compute=ray.data.ActorPoolStrategy(size=config.resources.workers),
+        **config.resources.ray_options(),
     ).take_all()
     rows.sort(key=lambda row: row["shard"])
     with atomic_output(f"{output}/{REPORT_FILE}") as stream:

@@ -18,26 +18,33 @@ import pathlib
 import sys
 from typing import Literal
 
-from schemas.config import ConfigError, load
+from jobs.resources import WorkerResources
+from schemas.config import ConfigError, at_least, load
 from schemas.ids import sanitize_key
 from schemas.shard_io import iter_samples, list_shards
 from schemas.token_shard import decode_token_meta
 from train.context import checkpoint_name
 from train.loop import StepHook, TrainConfig, train
+from train.memory_plan import ClusterSpec, MemoryPlan, meta_model, plan_memory
 from train.windows import shards_of_rank
 
 COMPONENTS = ("tokenizer", "lam", "dynamics")
 
 
 @dataclasses.dataclass(frozen=True)
-class ScalingSection:
-    """Ray Train workers (one per GPU) and their resources."""
+class ScalingSection(WorkerResources):
+    """Ray Train workers (DDP/FSDP ranks, one per GPU) and their resources.
 
-    num_workers: int = 1  # training processes; DDP/FSDP ranks
-    use_gpu: bool = False  # CUDA devices with NCCL; else CPU with gloo
-    gpus_per_worker: float = 1.0  # with use_gpu: 1 for real runs; a fraction lets tiny runs share a GPU
-    cpus_per_worker: float = 1.0  # cores reserved for a worker's loop and its DataLoader processes
+    workers: training processes; cpus_per_worker: cores for a worker's loop and its DataLoader
+    processes; gpus_per_worker: 1 for real runs (CUDA with NCCL), a fraction lets tiny runs
+    share a GPU, 0 trains on CPU with gloo.
+    """
+
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+
+    def __post_init__(self):
+        super().__post_init__()
+        at_least(self, workers=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +59,9 @@ class RunSection:
 
     def __post_init__(self):
         if sanitize_key(self.name) != self.name:
-            raise ConfigError(f"run.name {self.name!r} must be a plain folder name ([A-Za-z0-9_-]), "
-                              f"e.g. {sanitize_key(self.name)!r}")
+            raise ConfigError(f"{self.name!r} must be a plain folder name ([A-Za-z0-9_-]), "
+                              f"e.g. {sanitize_key(self.name)!r}", key="name")
+        at_least(self, max_failures=0, checkpoints_to_keep=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +71,18 @@ class TrainJobConfig:
     run: RunSection
     train: TrainConfig = TrainConfig()
     scaling: ScalingSection = ScalingSection()
+    # the GPUs the job is planned for: when set, its memory plan must fit before any worker
+    # starts (`genie train COMPONENT --config FILE --plan` prints it)
+    cluster: ClusterSpec | None = None
+
+    def __post_init__(self):
+        if self.cluster is not None and self.cluster.gpus != self.scaling.workers:
+            raise ConfigError(f"{self.scaling.workers} workers, but the cluster has {self.cluster.gpus} GPUs "
+                              "(one worker per GPU)", key="scaling.workers")
+
+
+class MemoryPlanError(ValueError):
+    """A job's memory plan does not fit its stated cluster."""
 
 
 class RayWorkerContext:
@@ -155,6 +175,36 @@ def check_token_shards(config: TrainConfig) -> None:
                              f"expects {value} (tokenize with the tokenizer and LAM of this model size)")
 
 
+def memory_plan(component: str, config: TrainJobConfig) -> MemoryPlan:
+    """The job's memory plan per GPU on its stated cluster (the model is built on the meta device)."""
+    from models.config import load_model_configs
+    from train.components import component as component_of
+
+    if config.cluster is None:
+        raise ValueError("the job config states no [cluster] to plan for")
+    part = component_of(component)
+    model_config = getattr(load_model_configs(config.train.model), part.name)
+    train = config.train
+    parallel = train.parallel
+    return plan_memory(
+        meta_model(lambda: part.build(model_config)),
+        part.batch_shape(model_config, train.data.batch_size, train.data.window_frames),
+        config.cluster, parallel.strategy, parallel.shard_group_size,
+        parallel.activation_checkpointing_every if parallel.activation_checkpointing else 0,
+        train.optim.grad_accumulation, compute_bytes=2 if parallel.mixed_precision == "bf16" else 4,
+    )
+
+
+def check_memory_plan(component: str, config: TrainJobConfig) -> MemoryPlan | None:
+    """Refuse, printing the numbers, a job whose plan does not fit its stated cluster."""
+    if config.cluster is None:
+        return None
+    plan = memory_plan(component, config)
+    if not plan.fits:
+        raise MemoryPlanError(f"the {component} job does not fit its cluster:\n{plan.table()}")
+    return plan
+
+
 def build_trainer(component: str, config: TrainJobConfig, after_step: StepHook | None = None):
     """The TorchTrainer for one component's run (paths already resolved)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
@@ -163,7 +213,8 @@ def build_trainer(component: str, config: TrainJobConfig, after_step: StepHook |
     if component not in COMPONENTS:
         raise ValueError(f"unknown component {component!r} (one of {', '.join(COMPONENTS)})")
     # Fail here, with a plain message, rather than in every worker.
-    shards_of_rank(list_shards(config.train.data.shards), 0, config.scaling.num_workers)
+    check_memory_plan(component, config)
+    shards_of_rank(list_shards(config.train.data.shards), 0, config.scaling.workers)
     if component == "dynamics":
         check_token_shards(config.train)
     scaling = config.scaling
@@ -172,7 +223,7 @@ def build_trainer(component: str, config: TrainJobConfig, after_step: StepHook |
         train_loop_config={"component": component, "config": config.train, "log_dir": config.run.log_dir,
                            "after_step": after_step},
         scaling_config=ScalingConfig(
-            num_workers=scaling.num_workers,
+            num_workers=scaling.workers,
             use_gpu=scaling.use_gpu,
             resources_per_worker={"CPU": scaling.cpus_per_worker, **({"GPU": scaling.gpus_per_worker} if scaling.use_gpu else {})},
             placement_strategy=scaling.placement_strategy,
@@ -196,8 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("component", choices=COMPONENTS, help="which Genie component to train")
     parser.add_argument("--config", required=True, type=pathlib.Path,
                         help="job config TOML, e.g. jobs/configs/train_tokenizer_tiny.toml")
+    parser.add_argument("--plan", action="store_true",
+                        help="print the memory plan per GPU for the config's [cluster] and exit (1 if it does not fit)")
     options = parser.parse_args(argv)
     config = load(TrainJobConfig, options.config)
+    if options.plan:
+        plan = memory_plan(options.component, config)
+        print(plan.table())
+        return 0 if plan.fits else 1
 
     import ray
 

@@ -37,10 +37,12 @@ class DynamicsModel(nn.Module):
         positions = self.tokens_per_frame + (config.action_conditioning == "token")
         self.transformer = STTransformer(config.transformer, positions, config.max_frames)
         self.head = nn.Linear(model_dim, config.num_codes, bias=False)
-        self._init_weights()
+        self.init_weights()
 
-    def _init_weights(self) -> None:
-        # the transformer initialises itself; embeddings and the output head: N(0, 0.02)
+    def init_weights(self) -> None:
+        """Every parameter from scratch (also for a model materialised from the meta device)."""
+        self.transformer.init_weights()
+        # embeddings and the output head: N(0, 0.02)
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         nn.init.normal_(self.action_embedding.weight, std=0.02)
         nn.init.normal_(self.head.weight, std=0.02)

@@ -139,10 +139,14 @@ class STTransformer(nn.Module):
         self.temporal_position = nn.Parameter(torch.empty(max_frames, config.model_dim))
         self.blocks = nn.ModuleList(STBlock(config) for _ in range(config.num_layers))
         self.norm = RMSNorm(config.model_dim)
-        self._init_weights()
+        self.init_weights()
 
-    def _init_weights(self) -> None:
-        # positions and every linear: N(0, 0.02), as in GPT-2
+    def init_weights(self) -> None:
+        """Every parameter from scratch (also for a model materialised from the meta device)."""
+        # norms: 1; positions and every linear: N(0, 0.02), as in GPT-2
+        for module in self.modules():
+            if isinstance(module, nn.RMSNorm):
+                module.reset_parameters()
         nn.init.normal_(self.spatial_position, std=0.02)
         nn.init.normal_(self.temporal_position, std=0.02)
         for module in self.blocks.modules():

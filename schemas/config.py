@@ -1,8 +1,11 @@
 """Typed configuration: TOML files whose sections mirror frozen dataclasses.
 
 `load(cls, path)` reads a TOML file into `cls`; nested dataclass fields are TOML tables.
-An unknown key, a missing required key or a value of the wrong type is an error that names
-the key with its full path (`ingest.download.retries`), so a typo never passes silently.
+An unknown key, a missing required key, a value of the wrong type or out of its range is a
+ConfigError that names the key with its full path (`train.metrics.log_every`), so a typo or a
+bad value fails when the file loads, not inside a worker. A dataclass checks its ranges in
+`__post_init__` with `at_least` / `in_range` (or raises ConfigError(message, key=field)); the
+loader adds the section path to the key.
 """
 
 import dataclasses
@@ -16,7 +19,32 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A configuration file or mapping does not fit its dataclass."""
+    """A configuration file or mapping does not fit its dataclass; `key` names the offending key."""
+
+    def __init__(self, message: str, key: str | None = None):
+        self.key, self.detail = key, message
+        super().__init__(f"{key!r}: {message}" if key else message)
+
+    def under(self, section: str) -> "ConfigError":
+        """The same error with the section's path put before its key."""
+        if not (section and self.key):
+            return self
+        return ConfigError(self.detail, f"{section}.{self.key}")
+
+
+def at_least(config: Any, **minimums: float) -> None:
+    """Raise a ConfigError naming the first field of `config` below its minimum."""
+    for name, minimum in minimums.items():
+        value = getattr(config, name)
+        if value < minimum:
+            raise ConfigError(f"must be >= {minimum}, got {value!r}", key=name)
+
+
+def in_range(config: Any, name: str, low: float, high: float) -> None:
+    """Raise a ConfigError naming the field unless low <= value <= high."""
+    value = getattr(config, name)
+    if not low <= value <= high:
+        raise ConfigError(f"must be in [{low}, {high}], got {value!r}", key=name)
 
 
 def load(cls: type[T], path: str | pathlib.Path) -> T:
@@ -47,6 +75,8 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
         return cls(**values)
     except TypeError as error:
         raise ConfigError(f"{where or 'config'}: {error}") from None
+    except ConfigError as error:
+        raise error.under(where) from None
 
 
 def to_dict(config: Any) -> dict:

@@ -18,10 +18,10 @@ import tarfile
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from jobs import tokenize
 from jobs.ingest import STATS_FILE, RaySection, default_config, run_ingest, with_site
+from jobs.resources import WorkerResources
 from pipeline import lineage
 from pipeline.download import DownloadConfig
 from pipeline.output_lock import LOCK_FILE, OutputLock, OutputLocked
@@ -32,7 +32,7 @@ from schemas import shard as clip_spec
 from schemas import token_shard as token_spec
 from schemas.config import to_dict
 from schemas.shard_io import ShardWriter, iter_samples, list_shards
-from train.checkpoint import CHECKPOINT_FORMAT, META_FILE, MODEL_FILE
+from train.checkpoint import save_checkpoint
 from train.components import component
 from train.tokenize_clips import TokenizeConfig
 from train.windows import ClipWindows, DataConfig, TokenWindows, window_loader
@@ -107,7 +107,7 @@ def job_config(site: VideoSite, output: pathlib.Path):
     download = DownloadConfig(socket_timeout_s=5.0, video_timeout_s=3.0, max_attempts=1, max_file_bytes=MAX_FILE_BYTES,
                               extractors=("generic",), rate_per_s=50.0)  # fmt: skip
     return dataclasses.replace(config, output_dir=str(output), progress=False, search=search, download=download,
-                               ray=RaySection(num_cpus=2, download_workers=0))  # fmt: skip
+                               ray=RaySection(num_cpus=2, download=WorkerResources(workers=0)))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -230,10 +230,13 @@ def tiny_checkpoint(folder: pathlib.Path, name: str) -> pathlib.Path:
     """A checkpoint of an untrained tiny model (what tokenize loads; training it is not the point)."""
     from models.config import load_model_configs
 
+    from train.optimizer import OptimConfig, build_optimizer, build_schedule
+
     config = getattr(load_model_configs("tiny"), name)
-    folder.mkdir(parents=True)
-    torch.save(component(name).build(config).state_dict(), folder / MODEL_FILE)
-    (folder / META_FILE).write_text(json.dumps({"format": CHECKPOINT_FORMAT, "component": name, "model_config": to_dict(config)}))
+    model = component(name).build(config)
+    optimizer = build_optimizer(model, OptimConfig())
+    save_checkpoint(folder, model, optimizer, build_schedule(optimizer, OptimConfig()),
+                    {"component": name, "step": 0, "model_config": to_dict(config)}, 0, {})
     return folder
 
 

@@ -19,6 +19,7 @@ import webdataset
 from ray.cluster_utils import Cluster
 
 from jobs.ingest import STATS_FILE, IngestConfig, RaySection, default_config, run_ingest, with_site
+from jobs.resources import WorkerResources
 from pipeline import lineage
 from pipeline.download import DownloadConfig
 from pipeline.process_video import SHARDS
@@ -69,7 +70,7 @@ def job_config(site: VideoSite, output: pathlib.Path):
     search = dataclasses.replace(config.search, queries=("platformer speedrun", "playthrough", "level", "recipe", "mario"))
     download = DownloadConfig(socket_timeout_s=1.0, video_timeout_s=20.0, max_attempts=3, backoff_initial_s=0.01,
                               backoff_max_s=0.05, extractors=("generic",), rate_per_s=50.0)  # fmt: skip
-    ray_section = RaySection(num_cpus=2, object_store_mb=200, download_workers=0)  # downloads inside processing
+    ray_section = RaySection(num_cpus=2, object_store_mb=200, download=WorkerResources(workers=0))  # downloads inside processing
     return dataclasses.replace(config, output_dir=str(output), progress=False, search=search, download=download, ray=ray_section)
 
 
@@ -239,7 +240,7 @@ def test_the_same_job_spreads_over_a_two_node_cluster(first_run, site, tmp_path)
     try:
         ray.init(address=cluster.address, logging_level="warning")
         config = job_config(site, tmp_path / "cluster")
-        stats = run_ingest(dataclasses.replace(config, ray=dataclasses.replace(config.ray, address=cluster.address, download_workers=2)))
+        stats = run_ingest(dataclasses.replace(config, ray=dataclasses.replace(config.ray, address=cluster.address, download=WorkerResources(workers=2, cpus_per_worker=0.0))))
     finally:
         ray.shutdown()
         cluster.shutdown()

@@ -5,7 +5,6 @@ seeds, checks on input), not what a trained world draws; `genie run` trains one.
 """
 
 import dataclasses
-import json
 import pathlib
 
 import cv2
@@ -20,7 +19,7 @@ from models.playable import PlayableWorld
 from models.sampler import FramePredictor, sample_frame
 from models.tokenizer import VideoTokenizer
 from schemas.config import to_dict
-from train.checkpoint import CHECKPOINT_FORMAT, META_FILE, MODEL_FILE
+from train.checkpoint import save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +127,12 @@ def test_fit_image_keeps_the_aspect_and_pads_with_black(height, width, filled):
 
 
 def _write_checkpoint(folder: pathlib.Path, component: str, model: torch.nn.Module, config) -> pathlib.Path:
-    checkpoint = folder / "checkpoint_000000001"
-    checkpoint.mkdir(parents=True)
-    meta = {"format": CHECKPOINT_FORMAT, "component": component, "step": 1, "model_config": to_dict(config)}
-    (checkpoint / META_FILE).write_text(json.dumps(meta))
-    torch.save(model.state_dict(), checkpoint / MODEL_FILE)
+    """A training checkpoint of `model` as one worker writes it (sharded format, one shard)."""
+    from train.optimizer import OptimConfig, build_optimizer, build_schedule
+
+    optimizer = build_optimizer(model, OptimConfig())
+    meta = {"component": component, "step": 1, "model_config": to_dict(config)}
+    save_checkpoint(folder / "checkpoint_000000001", model, optimizer, build_schedule(optimizer, OptimConfig()), meta, 0, {})
     return folder
 
 

@@ -61,7 +61,7 @@ max_duration_s = 16.0
     assert sum(clip["status"] == "ok" for clip in clips) == kept
     assert summary["train"]["steps"] == {"tokenizer": STEPS, "lam": STEPS, "dynamics": STEPS}
     for part in ("tokenizer", "lam", "dynamics"):
-        assert (output / "train" / f"{part}-tiny" / f"checkpoint_{STEPS:09d}" / "model.pt").is_file()
+        assert (output / "train" / f"{part}-tiny" / f"checkpoint_{STEPS:09d}" / "meta.json").is_file()
     assert summary["train"]["token_shards"] >= 1
 
     # play.png: a row per latent action, each the first kept clip's first frame then a new frame.

@@ -35,7 +35,7 @@ def test_two_node_cluster_runs_one_worker_on_each_node(clip_shards, tmp_path):
                 parallel=ParallelConfig(mixed_precision="fp32"),
                 metrics=dataclasses.replace(MetricsConfig(), checkpoint_every=2, tensorboard=False),
             ),
-            scaling=ScalingSection(num_workers=2, cpus_per_worker=1),
+            scaling=ScalingSection(workers=2, cpus_per_worker=1),
         )
         result = fit("lam", config)
         nodes = {node["NodeID"] for node in ray.nodes() if node["Alive"]}

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import pathlib
+import pickle
 
 import numpy as np
 import pytest
@@ -13,12 +14,12 @@ from schemas import ids
 from schemas import shard as clip_spec
 from schemas import token_shard as token_spec
 from schemas.shard_io import iter_samples
-from train.checkpoint import MODEL_FILE, OPTIMIZER_FILE, load_meta, load_tensors, state_digest
+from train.checkpoint import CheckpointError, load_meta, restore_training_state, state_digest
 from train.components import load_trained
 from train.context import LocalContext
 from train.loop import TrainConfig, train
 from train.metrics import MetricsConfig
-from train.optimizer import OptimConfig
+from train.optimizer import OptimConfig, build_optimizer, build_schedule
 from train.parallelize import ParallelConfig, parallelize
 from train.windows import DataConfig
 
@@ -64,6 +65,16 @@ def config(shards: pathlib.Path, steps: int, lr: float = 2e-3) -> TrainConfig:
     )
 
 
+def restored(checkpoint: pathlib.Path, component_name: str, run: TrainConfig) -> tuple[dict, dict]:
+    """The full model and optimizer state of a checkpoint, restored in this process."""
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    model = load_trained(checkpoint, component_name).train()
+    optimizer = build_optimizer(model, run.optim)
+    restore_training_state(checkpoint, model, optimizer, build_schedule(optimizer, run.optim))
+    return model.state_dict(), get_optimizer_state_dict(model, optimizer)
+
+
 def logged_losses(log_dir: pathlib.Path) -> list[float]:
     return [record["loss"] for record in map(json.loads, open(log_dir / "metrics.jsonl")) if "loss" in record]
 
@@ -93,29 +104,40 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train("dynamics", config(shards, 4), interrupted, after_step=crash)
     train("dynamics", config(shards, 4), interrupted)
-    straight = load_tensors(tmp_path / "straight" / "ckpt" / "checkpoint_000000004", MODEL_FILE)
-    resumed = load_tensors(tmp_path / "resumed" / "ckpt" / "checkpoint_000000004", MODEL_FILE)
+    straight = load_trained(tmp_path / "straight" / "ckpt" / "checkpoint_000000004", "dynamics").state_dict()
+    resumed = load_trained(tmp_path / "resumed" / "ckpt" / "checkpoint_000000004", "dynamics").state_dict()
     assert all(torch.equal(straight[key], resumed[key]) for key in straight)
     assert logged_losses(tmp_path / "straight") == logged_losses(tmp_path / "resumed")
     events = [json.loads(line) for line in open(tmp_path / "resumed" / "metrics.jsonl") if '"event"' in line]
     resume = next(event for event in events if event["event"] == "resume")
-    optimizer = load_tensors(tmp_path / "resumed" / "ckpt" / "checkpoint_000000002", OPTIMIZER_FILE)
-    assert resume["step"] == 2 and resume["optimizer_digest"] == pytest.approx(state_digest(optimizer), rel=1e-12)
+    _, optimizer = restored(tmp_path / "resumed" / "ckpt" / "checkpoint_000000002", "dynamics", config(shards, 4))
+    assert resume["step"] == 2 and resume["optimizer_digest"] == pytest.approx(state_digest(optimizer), rel=1e-9)
 
 
-def test_checkpoint_rebuilds_its_model_and_refuses_pickles(clip_shards, tmp_path):
+class Exploit:
+    """A pickle that would run a command when loaded."""
+
+    def __reduce__(self):
+        import os
+
+        return os.system, ("touch exploited",)
+
+
+def test_checkpoint_rebuilds_its_model_and_refuses_pickles(clip_shards, tmp_path, monkeypatch):
     """A checkpoint carries its model config, rebuilds the trained model, and never unpickles objects."""
+    monkeypatch.chdir(tmp_path)
     shards = one_window_shard(tmp_path / "shards", clip_shards)
     train("lam", config(shards, 2), LocalContext(tmp_path / "logs", tmp_path / "ckpt", show_progress=False))
     checkpoint = tmp_path / "ckpt" / "checkpoint_000000002"
     meta = load_meta(checkpoint)
     assert meta["component"] == "lam" and meta["step"] == 2 and meta["model_config"]["patch_size"] == 16
     model = load_trained(checkpoint, "lam")
-    saved = load_tensors(checkpoint, MODEL_FILE)
+    saved, _ = restored(checkpoint, "lam", config(shards, 2))
     assert all(torch.equal(value, saved[key]) for key, value in model.state_dict().items())
-    torch.save({"weights": torch.zeros(1), "payload": pathlib.Path("/etc/passwd")}, checkpoint / MODEL_FILE)
-    with pytest.raises(Exception, match="Weights only load failed"):
-        load_tensors(checkpoint, MODEL_FILE)
+    (checkpoint / ".metadata").write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(CheckpointError, match="never needs"):
+        load_trained(checkpoint, "lam")
+    assert not (tmp_path / "exploited").exists()
 
 
 def test_gradient_accumulation_takes_micro_batches_per_step(clip_shards, tmp_path):
@@ -136,3 +158,21 @@ def test_fsdp_is_refused_for_models_with_a_quantizer():
     model = LatentActionModel(load_model_configs("tiny").lam)
     with pytest.raises(ValueError, match="quantiser"):
         parallelize(model, ParallelConfig(strategy="fsdp"), torch.device("cpu"))
+
+
+def test_weight_decay_applies_to_linear_weights_only():
+    """Embeddings, codebooks, position tables, norms and biases get no weight decay; every linear weight does."""
+    from models.config import load_model_configs
+    from models.dynamics import DynamicsModel
+    from models.tokenizer import VideoTokenizer
+
+    configs = load_model_configs("tiny")
+    for model in (DynamicsModel(configs.dynamics), VideoTokenizer(configs.tokenizer)):
+        decayed, plain = build_optimizer(model, OptimConfig(weight_decay=0.1)).param_groups
+        assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+        names = {id(p): name for name, p in model.named_parameters()}
+        decayed_names = {names[id(p)] for p in decayed["params"]}
+        linear_weights = {f"{name}.weight" for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+        assert decayed_names == linear_weights
+        assert not any(("embedding" in name or "codebook" in name or "position" in name) for name in decayed_names)
+        assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from schemas.config import from_dict
-from train.checkpoint import MODEL_FILE, CheckpointError, load_meta, load_tensors
+from train.checkpoint import CheckpointError, load_meta, load_model_weights
 from train.windows import ClipWindows, SampleFormat, TokenWindows
 
 
@@ -43,6 +43,10 @@ class TokenizerComponent:
     def tokens(self, config, inputs: tuple[torch.Tensor, ...]) -> int:
         B, T = inputs[0].shape[:2]
         return B * T * config.grid[0] * config.grid[1]
+
+    def batch_shape(self, config, batch_size: int, frames: int) -> tuple[int, ...]:
+        """The shape of a micro-batch's first input: video (B, T, C, H, W)."""
+        return batch_size, frames, config.channels, config.frame_height, config.frame_width
 
     def sample_rows(self, inputs: tuple[torch.Tensor, ...], output) -> list[torch.Tensor]:
         return [inputs[0][0], output.recon[0]]
@@ -87,6 +91,10 @@ class DynamicsComponent:
     def tokens(self, config, inputs: tuple[torch.Tensor, ...]) -> int:
         return inputs[0].numel()
 
+    def batch_shape(self, config, batch_size: int, frames: int) -> tuple[int, ...]:
+        """The shape of a micro-batch's first input: tokens (B, T, h, w)."""
+        return batch_size, frames, config.token_height, config.token_width
+
     def sample_rows(self, inputs: tuple[torch.Tensor, ...], output) -> None:
         return None  # token grids are images only through the tokenizer's decoder
 
@@ -101,11 +109,12 @@ def component(name: str):
 
 
 def load_trained(checkpoint_dir: str | pathlib.Path, name: str) -> nn.Module:
-    """The trained model of a checkpoint, rebuilt from the config stored in it, in eval mode on CPU."""
-    meta = load_meta(pathlib.Path(checkpoint_dir))
+    """The trained model of a checkpoint (a folder or URI), rebuilt from the config stored in it,
+    its shards consolidated in this process, in eval mode on CPU."""
+    meta = load_meta(checkpoint_dir)
     if meta["component"] != name:
         raise CheckpointError(f"{checkpoint_dir} holds a {meta['component']} checkpoint, not a {name}")
     part = component(name)
     model = part.build(from_dict(part.config_class(), meta["model_config"]))
-    model.load_state_dict(load_tensors(checkpoint_dir, MODEL_FILE))
+    load_model_weights(checkpoint_dir, model)
     return model.eval()

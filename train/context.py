@@ -4,8 +4,9 @@ The loop (train/loop.py) calls only this interface: its rank and world size, a d
 log into, the checkpoint to resume from, `report` (metrics plus, at checkpoint steps, a
 directory of checkpoint files) and a progress bar. jobs/train.py fills it with Ray Train
 (`ray.train.get_context`, `get_checkpoint`, `report`, a driver-side progress bar);
-`LocalContext` below fills it for a plain single-process script, such as the GPU
-benchmark on a machine without Ray.
+`LocalContext` below fills it without Ray: a plain process, such as the GPU benchmark, or
+the processes of a torch.distributed group started some other way (torchrun, a test's
+spawn), which then share one local checkpoint folder.
 """
 
 import contextlib
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from typing import ContextManager, Protocol
 
 import torch
+import torch.distributed as dist
 
 CHECKPOINT_PREFIX = "checkpoint_"
 
@@ -42,16 +44,20 @@ def checkpoint_name(step: int) -> str:
 
 
 class LocalContext:
-    """One process, checkpoints in a local folder (the last `keep` of them)."""
-
-    world_rank = 0
-    world_size = 1
+    """Checkpoints in a local folder (the last `keep` of them), for one process or every rank of
+    an initialised torch.distributed group on one machine."""
 
     def __init__(self, log_dir: pathlib.Path, checkpoint_root: pathlib.Path, keep: int = 2, show_progress: bool = True):
         import socket
 
+        distributed = dist.is_available() and dist.is_initialized()
+        self.world_rank = dist.get_rank() if distributed else 0
+        self.world_size = dist.get_world_size() if distributed else 1
         self.node = socket.gethostname()
-        self.device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+        if torch.cuda.is_available():
+            self.device = torch.device("cuda", self.world_rank % torch.cuda.device_count())
+        else:
+            self.device = torch.device("cpu")
         self.log_dir = pathlib.Path(log_dir)
         self.checkpoint_root = pathlib.Path(checkpoint_root)
         self.keep = keep
@@ -64,17 +70,27 @@ class LocalContext:
         yield found[-1] if found else None
 
     def report(self, metrics: dict, checkpoint_dir: pathlib.Path | None) -> None:
+        """Every rank copies its files into one `.partial` folder; rank 0 then renames it."""
         if checkpoint_dir is None:
             return
-        self.checkpoint_root.mkdir(parents=True, exist_ok=True)
         final = self.checkpoint_root / checkpoint_name(int(metrics["step"]))
         partial = final.with_name(final.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(checkpoint_dir, partial)
-        shutil.rmtree(final, ignore_errors=True)
-        partial.rename(final)
-        for old in sorted(self.checkpoint_root.glob(f"{CHECKPOINT_PREFIX}*[0-9]"))[: -self.keep]:
-            shutil.rmtree(old)
+        if self.world_rank == 0:
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+        self._barrier()
+        shutil.copytree(checkpoint_dir, partial, dirs_exist_ok=True)  # file names differ between ranks
+        self._barrier()
+        if self.world_rank == 0:
+            shutil.rmtree(final, ignore_errors=True)
+            partial.rename(final)
+            for old in sorted(self.checkpoint_root.glob(f"{CHECKPOINT_PREFIX}*[0-9]"))[: -self.keep]:
+                shutil.rmtree(old)
+        self._barrier()
+
+    def _barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
 
     def progress(self, step: int, total: int, metrics: dict) -> None:
         if not self.show_progress:

@@ -19,21 +19,13 @@ import torch.distributed as dist
 
 from schemas.config import from_dict, to_dict
 from schemas.shard_io import list_shards
-from train.checkpoint import (
-    MODEL_FILE,
-    SCHEDULER_FILE,
-    load_meta,
-    load_tensors,
-    optimizer_digest,
-    restore_optimizer,
-    restore_rank_state,
-    save_checkpoint,
-)
+from train.checkpoint import load_meta, optimizer_digest, restore_rank_state, restore_training_state, save_checkpoint
 from train.components import component
 from train.context import WorkerContext
-from train.metrics import MetricsConfig, MetricsLog, peak_flops, record_rank, save_sample_grid
+from train.hardware import peak_flops
+from train.metrics import MetricsConfig, MetricsLog, record_rank, save_sample_grid
 from train.optimizer import OptimConfig, build_optimizer, build_schedule
-from train.parallelize import ParallelConfig, autocast, gradient_sync, parallelize, sync_quantizers, unwrap
+from train.parallelize import ParallelConfig, autocast, build_model, gradient_sync, sync_quantizers, unwrap
 from train.windows import DataConfig, shards_of_rank, streams_of, window_loader
 
 # Called after every optimiser step with (step, step the run started from, rank).
@@ -94,7 +86,7 @@ def train(component_name: str, config: TrainConfig, context: WorkerContext, afte
 
                 flops_per_batch = training_flops_per_step(unwrap(model), tuple(inputs[0].shape))
             with gradient_sync(model, micro == accumulation - 1):
-                with autocast(device, config.parallel):
+                with autocast(device, config.parallel, model):
                     output = model(*inputs)
                 (output.loss / accumulation).backward()
             interval.loss_sum += output.loss.detach().float()
@@ -150,32 +142,33 @@ class _State:
 
 
 def _build_or_restore(part, config: TrainConfig, context: WorkerContext, all_shards: list[str], streams: int) -> _State:
-    """The model (from the checkpoint's own config when resuming), parallelized, with its optimizer."""
+    """The model (from the checkpoint's own config when resuming), parallelized, with its optimizer.
+
+    Built sharded from the meta device under FSDP (train/parallelize.py); a resume then reads
+    this rank's shards of the checkpoint, whatever the number of workers that wrote it.
+    """
     from models.config import load_model_configs
 
     job_model_config = getattr(load_model_configs(config.model), part.name)
     with context.restored_checkpoint() as restored:
         meta = load_meta(restored) if restored else None
         model_config = from_dict(part.config_class(), meta["model_config"]) if meta else job_model_config
-        torch.manual_seed(config.seed)  # identical initial weights on every rank
-        model = part.build(model_config)
-        if restored:
-            model.load_state_dict(load_tensors(restored, MODEL_FILE))
-        model = parallelize(model, config.parallel, context.device)
+        # identical initial weights on every rank
+        model = build_model(lambda: part.build(model_config), config.parallel, context.device, config.seed)
         optimizer = build_optimizer(model, config.optim)
         scheduler = build_schedule(optimizer, config.optim)
         state = _State(model, optimizer, scheduler, model_config, positions=[(0, 0, 0)] * streams)
         rank_state = None
         if restored:
-            restore_optimizer(restored, model, optimizer)
-            scheduler.load_state_dict(load_tensors(restored, SCHEDULER_FILE))
+            restore_training_state(restored, model, optimizer, scheduler)
             state.start_step = meta["step"]
             rank_state = restore_rank_state(restored, context.world_rank)
             if rank_state and _same_data(meta, config, context.world_size, all_shards):
                 state.start_batch = meta["data_position"]["batches"]
                 state.positions = [tuple(position) for position in rank_state["data_positions"]]
-            state.resume = {"checkpoint": str(restored), "optimizer_digest": optimizer_digest(model, optimizer),
-                            "data_batch": state.start_batch, "model_config_as_job": model_config == job_model_config}
+            state.resume = {"checkpoint": str(restored), "optimizer_digest": optimizer_digest(optimizer),
+                            "data_batch": state.start_batch, "model_config_as_job": model_config == job_model_config,
+                            "saved_world_size": meta["data_position"]["world_size"], "world_size": context.world_size}
         if rank_state is None:
             torch.manual_seed(config.seed * 1_000_003 + 7919 * context.world_rank + state.start_step + 1)
     return state

@@ -16,9 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-# Dense bf16 tensor-core peaks per device, for the MFU estimate.
-PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
-
+from schemas.config import at_least
 
 @dataclasses.dataclass(frozen=True)
 class MetricsConfig:
@@ -28,6 +26,9 @@ class MetricsConfig:
     checkpoint_every: int = 500  # steps between checkpoints (and one at the last step)
     sample_every: int = 500  # steps between sample-image PNGs; 0 disables them
     tensorboard: bool = True  # also write TensorBoard events (needs the tensorboard package)
+
+    def __post_init__(self):
+        at_least(self, log_every=1, checkpoint_every=1, sample_every=0)
 
 
 class MetricsLog:
@@ -64,14 +65,6 @@ def record_rank(log_dir: pathlib.Path, rank: int, **fields) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"rank{rank}.jsonl", "a") as handle:
         handle.write(json.dumps({"rank": rank, "pid": os.getpid(), "time": time.time(), **fields}) + "\n")
-
-
-def peak_flops(device: torch.device) -> float | None:
-    """The device's dense bf16 peak in FLOP/s if known (GPUs in PEAK_BF16_FLOPS), else None."""
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
 
 
 def save_sample_grid(path: pathlib.Path, rows: list[torch.Tensor], max_frames: int = 8) -> None:
