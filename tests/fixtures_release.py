@@ -39,6 +39,7 @@ def write_takedowns(path: pathlib.Path, entries: list[dict]) -> pathlib.Path:
 
 def _config(site, output: pathlib.Path, queries: tuple[str, ...], takedowns: str = ""):
     from jobs.ingest import RaySection, default_config, with_site
+    from jobs.resources import WorkerResources
     from pipeline.download import DownloadConfig
 
     config = with_site(default_config(), site.url)
@@ -47,7 +48,7 @@ def _config(site, output: pathlib.Path, queries: tuple[str, ...], takedowns: str
     return dataclasses.replace(
         config, output_dir=str(output), progress=False, takedowns=takedowns, download=download,
         search=dataclasses.replace(config.search, queries=queries),
-        ray=RaySection(num_cpus=2, object_store_mb=200, download_workers=0),
+        ray=RaySection(num_cpus=2, object_store_mb=200, download=WorkerResources(workers=0, cpus_per_worker=0.0)),
     )  # fmt: skip
 
 

@@ -276,7 +276,7 @@ def test_genie_train_trains_from_a_release_split(release, tmp_path, local_ray):
     config = dataclasses.replace(
         config,
         run=dataclasses.replace(config.run, storage_path=str(tmp_path), max_failures=0),
-        scaling=dataclasses.replace(config.scaling, num_workers=1),
+        scaling=dataclasses.replace(config.scaling, workers=1),
         train=dataclasses.replace(
             train,
             data=dataclasses.replace(train.data, shards=(str(release / "train"),), window_frames=2, batch_size=1,
