@@ -205,8 +205,8 @@ def test_missing_or_too_few_shards_fail_before_any_worker_starts(clip_shards, tm
 
 def test_run_name_must_be_a_plain_folder_name():
     """A run name that could steer the storage path elsewhere is refused when the config loads."""
-    from jobs.train import RunSection
-    from schemas.config import ConfigError
+    from jobs.train import TrainJobConfig
+    from schemas.config import ConfigError, from_dict
 
-    with pytest.raises(ConfigError, match="run.name"):
-        RunSection(name="../elsewhere")
+    with pytest.raises(ConfigError, match="'run.name': '../elsewhere' must be a plain folder name"):
+        from_dict(TrainJobConfig, {"run": {"name": "../elsewhere"}})

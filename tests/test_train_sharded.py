@@ -18,6 +18,7 @@ import torch.multiprocessing as mp
 import webdataset
 
 from schemas import token_shard as token_spec
+from schemas.ids import clip_id
 from train.checkpoint import load_meta, restore_training_state, save_checkpoint, state_digest
 from train.context import LocalContext
 from train.loop import TrainConfig, train
@@ -61,7 +62,7 @@ def token_shards(folder: pathlib.Path, shards: int = 2) -> pathlib.Path:
     for shard in range(shards):
         with webdataset.TarWriter(str(folder / f"tokens-{shard}.tar")) as writer:
             for index in range(2):
-                meta = {"clip_id": f"c{shard}_{index}", "video_id": "v", "n_frames": T, "grid_height": grid[0],
+                meta = {"clip_id": clip_id(f"v{shard}", 10 * index, 10 * index + T), "video_id": f"v{shard}", "n_frames": T, "grid_height": grid[0],
                         "grid_width": grid[1], "num_codes": dynamics.num_codes, "num_actions": dynamics.num_actions,
                         "tokenizer_checkpoint": "t", "lam_checkpoint": "l", "source_shard": "s.tar",
                         "source_spec_version": "1"}
