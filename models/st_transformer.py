@@ -113,8 +113,8 @@ class STBlock(nn.Module):
         super().__init__()
         self.spatial_norm = RMSNorm(config.model_dim)
         self.spatial = Attention(config)
-        self.temporal_norm = RMSNorm(config.model_dim)
-        self.temporal = Attention(config)
+        self.temporal_norm = RMSNorm(config.model_dim) if config.temporal else None
+        self.temporal = Attention(config) if config.temporal else None
         self.mlp_norm = RMSNorm(config.model_dim)
         self.mlp = MLP(config)
 
@@ -123,6 +123,8 @@ class STBlock(nn.Module):
         B, T, S, D = x.shape
         h = self.spatial_norm(x).reshape(B * T, S, D)  # (B*T, S, D): one sequence per frame
         x = x + self.spatial(h, is_causal=False).view(B, T, S, D)
+        if self.temporal is None:  # a spatial-only stack: frames never see each other
+            return x + self.mlp(self.mlp_norm(x))
         h = self.temporal_norm(x).transpose(1, 2).reshape(B * S, T, D)  # (B*S, T, D): one per position
         h = self.temporal(h, is_causal=True, cache=cache)
         x = x + h.view(B, S, T, D).transpose(1, 2)  # (B, T, S, D)
@@ -152,10 +154,11 @@ class STTransformer(nn.Module):
         for module in self.blocks.modules():
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=0.02)
-        # projections into the residual stream (3 per block) scaled down with depth
+        # projections into the residual stream (3 per block, 2 without temporal attention) scaled down with depth
         for block in self.blocks:
-            for projection in (block.spatial.proj, block.temporal.proj, block.mlp.proj):
-                nn.init.normal_(projection.weight, std=0.02 / math.sqrt(3 * self.config.num_layers))
+            projections = [block.spatial.proj, block.mlp.proj] + ([block.temporal.proj] if block.temporal else [])
+            for projection in projections:
+                nn.init.normal_(projection.weight, std=0.02 / math.sqrt(len(projections) * self.config.num_layers))
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """x: (B, T, S, D) embedded tokens -> (B, T, S, D).
