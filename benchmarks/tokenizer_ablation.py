@@ -61,13 +61,14 @@ class Variant:
     reset: bool = True  # dead-code reset
     commitment: float = 0.25
     max_frames: int = 16  # the tokenizer's window at encode/decode time
+    spatial_encoder: bool = False  # no temporal attention in the encoder only (tokens of a frame see that frame)
 
     def tokenizer_config(self):
         base = load_model_configs("tiny").tokenizer
         quantizer = dataclasses.replace(base.quantizer, l2_normalize=self.l2_normalize, code_dim=self.code_dim,
                                         dead_code_patience=self.patience, reset_dead_codes=self.reset,
                                         commitment_weight=self.commitment)
-        encoder = dataclasses.replace(base.encoder, temporal=not self.spatial)
+        encoder = dataclasses.replace(base.encoder, temporal=not (self.spatial or self.spatial_encoder))
         decoder = dataclasses.replace(base.decoder, temporal=not self.spatial)
         return dataclasses.replace(base, encoder=encoder, decoder=decoder, quantizer=quantizer,
                                    max_frames=1 if self.spatial else self.max_frames)
@@ -94,6 +95,9 @@ VARIANTS: dict[str, Variant] = {
     "st best lr6e-3": Variant(**BEST | dict(lr=6e-3)),
     "st best warmup50": Variant(**BEST | dict(warmup=50)),
     "spatial 4 lr3e-3": Variant(spatial=True, windows=1, lr=3e-3),
+    # where the temporal layers are
+    "st 2x2 max2 lr3e-3": Variant(**BEST | dict(windows=2, frames=2, max_frames=2)),
+    "spatial enc st dec": Variant(**BEST | dict(spatial_encoder=True)),
     # codebook
     "st best unit codes": Variant(**BEST | dict(l2_normalize=True)),
     "st best code_dim 8": Variant(**BEST | dict(code_dim=8)),

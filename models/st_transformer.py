@@ -138,7 +138,8 @@ class STTransformer(nn.Module):
         super().__init__()
         self.config = config
         self.spatial_position = nn.Parameter(torch.empty(tokens_per_frame, config.model_dim))
-        self.temporal_position = nn.Parameter(torch.empty(max_frames, config.model_dim))
+        # a spatial-only stack treats every frame alike: no frame positions
+        self.temporal_position = nn.Parameter(torch.empty(max_frames, config.model_dim)) if config.temporal else None
         self.blocks = nn.ModuleList(STBlock(config) for _ in range(config.num_layers))
         self.norm = RMSNorm(config.model_dim)
         self.init_weights()
@@ -150,7 +151,8 @@ class STTransformer(nn.Module):
             if isinstance(module, nn.RMSNorm):
                 module.reset_parameters()
         nn.init.normal_(self.spatial_position, std=0.02)
-        nn.init.normal_(self.temporal_position, std=0.02)
+        if self.temporal_position is not None:
+            nn.init.normal_(self.temporal_position, std=0.02)
         for module in self.blocks.modules():
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=0.02)
@@ -166,11 +168,12 @@ class STTransformer(nn.Module):
         With a cache, the T frames are frames cache.position, ..., cache.position + T - 1 of
         the video; their temporal keys and values are written into the cache.
         """
-        T = x.shape[1]
-        frames = torch.arange(T, device=x.device)
-        if cache is not None:
-            frames = frames + cache.position
-        x = x + self.spatial_position + self.temporal_position[frames][:, None]  # (T, 1, D) over S
+        x = x + self.spatial_position
+        if self.temporal_position is not None:
+            frames = torch.arange(x.shape[1], device=x.device)
+            if cache is not None:
+                frames = frames + cache.position
+            x = x + self.temporal_position[frames][:, None]  # (T, 1, D) over S
         checkpointing = self.config.activation_checkpointing and self.training and torch.is_grad_enabled()
         for index, block in enumerate(self.blocks):
             if cache is not None:

@@ -34,7 +34,7 @@ def test_temporal_attention_is_causal():
 def test_without_temporal_attention_frames_are_independent():
     """With temporal = false a block has no temporal weights and every frame's output ignores the others."""
     model = stack(dataclasses.replace(CONFIG, temporal=False))
-    assert not any(".temporal" in name for name, _ in model.named_parameters())
+    assert not any("temporal" in name for name, _ in model.named_parameters())
     x = torch.randn(2, FRAMES, TOKENS, CONFIG.model_dim)
     changed = x.clone()
     changed[:, 3] += torch.randn_like(changed[:, 3])
