@@ -21,6 +21,7 @@ numpy, pyarrow and opencv (the shards' PNG frames); no Ray.
 """
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import platform
@@ -121,7 +122,7 @@ def measure_dynamics(options, device: torch.device, out: pathlib.Path) -> dict:
 
 
 def measure_generation(options, device: torch.device) -> dict:
-    steps, context_frames, new_frames = (4, 2, 2) if options.tiny else (25, 4, 8)
+    steps, context_frames, new_frames = (2, 2, 1) if options.tiny else (25, 4, 8)
     mode = "graph" if device.type == "cuda" else "cache"
     result = models_gpu.measure_generation(models_gpu.generation_config(options.tiny), mode, device,
                                            options.generation_seconds, steps, context_frames, new_frames)
@@ -132,7 +133,7 @@ def measure_generation(options, device: torch.device) -> dict:
 def tokenizer_plan(tiny: bool) -> tokenizer_gpu.Plan:
     """The smoke plan, or the small model with the recipe of train_tokenizer_small.toml."""
     if tiny:
-        return tokenizer_gpu.plan_for(argparse.Namespace(smoke=True))
+        return dataclasses.replace(tokenizer_gpu.plan_for(argparse.Namespace(smoke=True)), eval_clips=1)
     train = tomllib.loads(TOKENIZER_TRAIN_CONFIG.read_text())["train"]
     data, optim = train["data"], train["optim"]
     return tokenizer_gpu.Plan("small", data["window_frames"], data["batch_size"], calibration_steps=30,
@@ -193,12 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     report = {"command": " ".join([sys.executable, *sys.argv]), "tiny": options.tiny, "torch": torch.__version__,
               "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-              "seconds": {}, "failures": {}}
+              "seconds": {}, "cpu_seconds": {}, "failures": {}}
     parts = {"dynamics": lambda: measure_dynamics(options, device, options.out),
              "generation": lambda: measure_generation(options, device),
              "tokenizer": lambda: measure_tokenizer(options, device, options.out)}
     for name in options.parts.split(","):
-        part_start = time.perf_counter()
+        part_start, part_cpu = time.perf_counter(), time.process_time()
         print(f"{name} ...", flush=True)
         try:
             report[name] = parts[name]()
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             report["failures"][name] = f"{type(error).__name__}: {error}"[:500]
             print(f"  {name} failed: {report['failures'][name]}", flush=True)
         report["seconds"][name] = round(time.perf_counter() - part_start, 1)
+        report["cpu_seconds"][name] = round(time.process_time() - part_cpu, 1)
         report["targets"] = verdicts(report)
         (options.out / "report.json").write_text(json.dumps(report, indent=1))
     report["seconds"]["total"] = round(time.perf_counter() - started, 1)

@@ -30,6 +30,7 @@ import pathlib
 import platform
 import sys
 import time
+import tomllib
 
 import numpy as np
 import torch
@@ -74,10 +75,24 @@ class Variant:
                                    max_frames=1 if self.spatial else self.max_frames)
 
 
-SHIPPED = Variant()
+def project_variant() -> Variant:
+    """The recipe as shipped now: models/configs/tiny.toml and jobs/configs/train_tokenizer_tiny.toml."""
+    train = tomllib.loads((ROOT / "jobs" / "configs" / "train_tokenizer_tiny.toml").read_text())["train"]
+    tokenizer = load_model_configs("tiny").tokenizer
+    quantizer = tokenizer.quantizer
+    spatial = not (tokenizer.encoder.temporal or tokenizer.decoder.temporal)
+    return Variant(windows=train["data"]["batch_size"], frames=train["data"]["window_frames"], spatial=spatial,
+                   lr=train["optim"]["lr"], warmup=train["optim"]["warmup_steps"], l2_normalize=quantizer.l2_normalize,
+                   code_dim=quantizer.code_dim, patience=quantizer.dead_code_patience, reset=quantizer.reset_dead_codes,
+                   commitment=quantizer.commitment_weight, max_frames=tokenizer.max_frames,
+                   spatial_encoder=not tokenizer.encoder.temporal)
+
+
+SHIPPED = Variant()  # the recipe before issue 12
 BEST = dict(windows=1, frames=4, lr=3e-3, max_frames=4)
 VARIANTS: dict[str, Variant] = {
-    # the two peers at the shipped recipe
+    "project": project_variant(),
+    # the two peers at the recipe before issue 12
     "st shipped 2x4": SHIPPED,
     "spatial 8 frames": Variant(spatial=True),
     # frames per step and per window
