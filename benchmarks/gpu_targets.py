@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() and not options.cpu else "cpu")
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
+    else:
+        torch.set_num_threads(1)  # a smoke run: one thread costs least CPU time on a shared machine
     options.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     report = {"command": " ".join([sys.executable, *sys.argv]), "tiny": options.tiny, "torch": torch.__version__,
