@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from pipeline import lineage
 from pipeline.rows import dropped
 from pipeline.shards import ShardConfig, VideoShardWriter
+from schemas.config import in_range
 from schemas.embeddings import EMBEDDING_SCHEMA, embedding_matrix, validate_embeddings_table
 from schemas.ids import video_key
 from schemas.manifest import RUN_SHARDS_DIR, STATUS_OK
@@ -57,10 +58,8 @@ class DedupConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.max_cosine_distance < 1.0:
-            raise ValueError("dedup.max_cosine_distance must be within [0, 1)")
-        if not 0 <= self.hash_bits <= 30 or not 1 <= self.hash_tables <= 64:
-            raise ValueError("dedup.hash_bits must be within 0..30 and dedup.hash_tables within 1..64")
+        for name, low, high in (("max_cosine_distance", 0.0, 0.999), ("hash_bits", 0, 30), ("hash_tables", 1, 64)):
+            in_range(self, name, low, high)
 
 
 def pair_recall(config: DedupConfig) -> float:
