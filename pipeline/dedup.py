@@ -6,8 +6,10 @@ id. So the same clips give the same decisions on every run, whatever order worke
 
 Partitioned, so no step needs every embedding at once: random-hyperplane LSH (`hash_tables`
 tables of `hash_bits` hyperplanes, seeded) puts each clip in one bucket per table, and near pairs
-are searched only within a bucket (`bucket_rows`, then `near_pairs` per bucket: the unit a
-cluster spreads over its workers, e.g. a Ray Data groupby). Two clips at angle t share a bucket
+are searched only within a bucket. On a run, `BucketPartitions` shuffles the rows into
+`partitions` files by bucket (a bucket lies whole in one file) and `partition_pairs` searches
+one file at a time (the unit a cluster would hand each worker); `find_duplicates` does the same
+in memory for one table. Two clips at angle t share a bucket
 of one table with probability (1 - t/pi)^bits, so a pair at the threshold is found with
 probability 1 - (1 - (1 - t/pi)^bits)^tables (`pair_recall`), and clearer duplicates almost
 surely; raise `hash_bits` by one each time the corpus doubles to keep buckets small. Only
@@ -23,6 +25,7 @@ import dataclasses
 import math
 import os
 import pathlib
+import shutil
 from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
@@ -56,9 +59,13 @@ class DedupConfig:
     hash_bits: int = 10
     hash_tables: int = 10
     seed: int = 0
+    # Buckets are spread over this many partition files, searched one at a time: memory holds
+    # about (clips x hash_tables / partitions) embeddings.
+    partitions: int = 16
 
     def __post_init__(self) -> None:
-        for name, low, high in (("max_cosine_distance", 0.0, 0.999), ("hash_bits", 0, 30), ("hash_tables", 1, 64)):
+        for name, low, high in (("max_cosine_distance", 0.0, 0.999), ("hash_bits", 0, 30), ("hash_tables", 1, 64),
+                                ("partitions", 1, 65536)):
             in_range(self, name, low, high)
 
 
@@ -86,7 +93,11 @@ def bucket_rows(embeddings: np.ndarray, config: DedupConfig) -> Iterator[np.ndar
     if len(embeddings) < 2:
         return
     keys = bucket_keys(embeddings, hyperplanes(embeddings.shape[1], config)).ravel()  # (N * tables,)
-    rows = np.repeat(np.arange(len(embeddings)), config.hash_tables)
+    yield from _groups(keys, np.repeat(np.arange(len(embeddings)), config.hash_tables))
+
+
+def _groups(keys: np.ndarray, rows: np.ndarray) -> Iterator[np.ndarray]:
+    """The `rows` of each key held by two rows or more, in key order."""
     order = np.argsort(keys, kind="stable")
     keys, rows = keys[order], rows[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
@@ -141,34 +152,107 @@ def find_duplicates(table: pa.Table, config: DedupConfig) -> dict[str, str]:
     return resolve(dict(zip(clip_ids, table.column("quality_score").to_pylist())), pairs)
 
 
+# --- partitioned: memory holds one partition ------------------------------------------------
+
+_PARTITION_SCHEMA = pa.schema([pa.field("bucket", pa.int64(), nullable=False), *EMBEDDING_SCHEMA])
+
+
+class BucketPartitions:
+    """The shuffle: embeddings tables in, each row written once per hash table into one of
+    `partitions` Parquet files (by bucket), so that a bucket lies whole in one file and a file
+    is searched alone (`partition_pairs`): memory holds one video's rows, then one partition's."""
+
+    def __init__(self, folder: pathlib.Path, config: DedupConfig, partitions: int) -> None:
+        self.folder, self.config, self.partitions = folder, config, partitions
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.writers: dict[int, pq.ParquetWriter] = {}
+        self.planes: np.ndarray | None = None
+
+    def add(self, table: pa.Table) -> None:
+        validate_embeddings_table(table)
+        embeddings = embedding_matrix(table)
+        if not len(embeddings):
+            return
+        if self.planes is None:
+            self.planes = hyperplanes(embeddings.shape[1], self.config)
+        if self.planes.shape[2] != embeddings.shape[1]:
+            raise ValueError(f"embeddings of size {embeddings.shape[1]} among ones of size {self.planes.shape[2]}")
+        keys = bucket_keys(embeddings, self.planes).ravel()  # (N * tables,)
+        rows = np.repeat(np.arange(len(embeddings)), self.config.hash_tables)
+        partition = keys % self.partitions
+        for number in np.unique(partition):
+            chosen = partition == number
+            part = table.take(pa.array(rows[chosen])).select(EMBEDDING_SCHEMA.names)
+            part = part.add_column(0, "bucket", pa.array(keys[chosen], pa.int64())).cast(_PARTITION_SCHEMA)
+            if number not in self.writers:
+                self.writers[number] = pq.ParquetWriter(self.folder / f"partition-{number:05d}.parquet", _PARTITION_SCHEMA)
+            self.writers[number].write_table(part)
+
+    def close(self) -> list[pathlib.Path]:
+        for writer in self.writers.values():
+            writer.close()
+        return sorted(self.folder / f"partition-{number:05d}.parquet" for number in self.writers)
+
+
+def partition_pairs(path: pathlib.Path, config: DedupConfig) -> tuple[set[tuple[str, str]], dict[str, float | None]]:
+    """One partition's near pairs, and the scores of the clips in them."""
+    table = pq.read_table(path, schema=_PARTITION_SCHEMA)
+    clip_ids = table.column("clip_id").to_pylist()
+    embeddings = embedding_matrix(table)
+    pairs: set[tuple[str, str]] = set()
+    for rows in _groups(table.column("bucket").to_numpy(), np.arange(len(table))):
+        pairs |= near_pairs([clip_ids[row] for row in rows], embeddings[rows], config.max_cosine_distance)
+    paired = {clip for pair in pairs for clip in pair}
+    scores = {clip: score for clip, score in zip(clip_ids, table.column("quality_score").to_pylist()) if clip in paired}
+    return pairs, scores
+
+
 # --- on a run's folder ------------------------------------------------------------------------
+
+SCRATCH = "dedup"
 
 
 def dedup_run(output_dir: str | os.PathLike, config: DedupConfig, shards: ShardConfig) -> dict[str, str]:
     """Drop the near-duplicates among the kept clips of a run's finished videos; the decisions.
     Clips dropped before stay dropped; a rerun over the same clips changes nothing."""
     root = pathlib.Path(output_dir)
-    kept: dict[str, pa.Table] = {}  # video id -> its kept clips' embeddings
+    shutil.rmtree(root / SCRATCH, ignore_errors=True)
+    partitions = BucketPartitions(root / SCRATCH, config, config.partitions)
+    shard_files: dict[str, list[pathlib.Path]] = {}  # video key -> its shards
+    for path in sorted((root / RUN_SHARDS_DIR).glob("*.tar")):
+        shard_files.setdefault(path.name.split("_", 1)[0], []).append(path)
     for video_part in lineage.finished_video_parts(root):
         parts = lineage.read_parts(video_part)
-        video_id = None if parts is None else parts[0].column("video_id")[0].as_py()
-        if video_id is None or not lineage.embeddings_part(root, video_id).is_file():
+        if parts is None:
             continue
-        table = pq.read_table(lineage.embeddings_part(root, video_id), schema=EMBEDDING_SCHEMA)
-        ok_clips = parts[1].filter(pc.equal(parts[1].column("status"), STATUS_OK)).column("clip_id")
-        kept[video_id] = table.filter(pc.is_in(table.column("clip_id"), ok_clips))
-    decisions = find_duplicates(pa.concat_tables(kept.values()), config) if kept else {}
-    for video_id, table in kept.items():
-        drop_clips(root, video_id, {clip: decisions[clip] for clip in table.column("clip_id").to_pylist() if clip in decisions},
-                   shards)  # fmt: skip
+        video_id = parts[0].column("video_id")[0].as_py()
+        ok_clips = parts[1].filter(pc.equal(parts[1].column("status"), STATUS_OK))
+        _remove_unreferenced(shard_files.get(video_key(video_id), []), set(ok_clips.column("shard").to_pylist()))
+        if lineage.embeddings_part(root, video_id).is_file():
+            table = pq.read_table(lineage.embeddings_part(root, video_id), schema=EMBEDDING_SCHEMA)
+            partitions.add(table.filter(pc.is_in(table.column("clip_id"), ok_clips.column("clip_id"))))
+    pairs: set[tuple[str, str]] = set()
+    scores: dict[str, float | None] = {}
+    for path in partitions.close():  # each alone: on a cluster, one task each
+        found, found_scores = partition_pairs(path, config)
+        pairs |= found
+        scores.update(found_scores)
+    shutil.rmtree(root / SCRATCH)
+    decisions = resolve(scores, pairs)
+    by_video: dict[str, dict[str, str]] = {}
+    for clip, kept in decisions.items():
+        by_video.setdefault(clip[:16], {})[clip] = kept  # a clip id starts with its video's key
+    for key, duplicates in sorted(by_video.items()):
+        drop_clips(root, key, duplicates, shards)
     return decisions
 
 
-def drop_clips(output_dir: pathlib.Path, video_id: str, duplicates: Mapping[str, str], shards: ShardConfig) -> None:
+def drop_clips(output_dir: pathlib.Path, key: str, duplicates: Mapping[str, str], shards: ShardConfig) -> None:
     """Rewrite one video's shards without `duplicates` ({clip id: kept clip id}), then its clips
     part, then delete its shards that no kept clip is in (also those an earlier attempt that died
     midway left behind)."""
-    clips = lineage.read_parts(lineage.video_part(output_dir, video_id))[1].to_pylist()
+    video, clips = lineage.read_parts(output_dir / lineage.PARTS / f"{key}.video.parquet")
+    video_id, clips = video.column("video_id")[0].as_py(), clips.to_pylist()
     shard_dir = output_dir / RUN_SHARDS_DIR
     if any(clip["status"] == STATUS_OK and clip["clip_id"] in duplicates for clip in clips):
         samples = _SampleSource(shard_dir, video_id)
@@ -188,8 +272,11 @@ def drop_clips(output_dir: pathlib.Path, video_id: str, duplicates: Mapping[str,
                 clip.update(shard=placement.shard, shard_index=placement.index, shard_offset=placement.offset)
         lineage.write_table(lineage.clips_part(output_dir, video_id), lineage.clip_table(rows))
         clips = rows
-    referenced = {clip["shard"] for clip in clips if clip["status"] == STATUS_OK}
-    for path in sorted(shard_dir.glob(f"{video_key(video_id)}_*.tar")):
+    _remove_unreferenced(sorted(shard_dir.glob(f"{key}_*.tar")), {clip["shard"] for clip in clips if clip["status"] == STATUS_OK})
+
+
+def _remove_unreferenced(shards: Iterable[pathlib.Path], referenced: set[str]) -> None:
+    for path in shards:
         if path.name not in referenced:
             path.unlink()
 

@@ -113,10 +113,6 @@ def write_table(path: pathlib.Path, table: pa.Table) -> None:
         pq.write_table(table, target.file)
 
 
-def video_part(output_dir: str | os.PathLike, video_id: str) -> pathlib.Path:
-    return _part(output_dir, video_id, "video")
-
-
 def clips_part(output_dir: str | os.PathLike, video_id: str) -> pathlib.Path:
     return _part(output_dir, video_id, "clips")
 

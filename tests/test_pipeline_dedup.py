@@ -12,7 +12,16 @@ import pytest
 from fixtures_run import write_run
 
 from pipeline import lineage
-from pipeline.dedup import DedupConfig, bucket_rows, dedup_run, find_duplicates, pair_recall, resolve
+from pipeline.dedup import (
+    BucketPartitions,
+    DedupConfig,
+    bucket_rows,
+    dedup_run,
+    find_duplicates,
+    pair_recall,
+    partition_pairs,
+    resolve,
+)
 from pipeline.shards import ShardConfig
 from schemas import ids
 from schemas.embeddings import embeddings_table
@@ -23,8 +32,9 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
-def test_lsh_finds_planted_near_copies_in_small_buckets_whatever_the_row_order():
-    """2,000 random vectors plus 50 near copies: every copy found, nothing else, buckets far smaller than the set, order irrelevant."""
+def test_lsh_finds_planted_near_copies_in_small_buckets_whatever_the_row_order(tmp_path):
+    """2,000 random vectors plus 50 near copies: every copy found, nothing else, buckets far smaller than
+    the set, row order irrelevant, and the partitioned search (7 bucket files) decides the same."""
     rng = np.random.default_rng(1)
     base = _unit(rng.standard_normal((2000, 64)))
     copies = _unit(base[:50] + 0.05 * rng.standard_normal((50, 64)) / 8)  # cosine distance ~0.001
@@ -39,6 +49,14 @@ def test_lsh_finds_planted_near_copies_in_small_buckets_whatever_the_row_order()
     random.Random(0).shuffle(rows)
     assert find_duplicates(embeddings_table(rows), config) == decisions
     assert pair_recall(config) > 0.99
+    partitions = BucketPartitions(tmp_path, config, partitions=7)  # the on-disk shuffle finds the same
+    for start in range(0, len(rows), 300):
+        partitions.add(embeddings_table(rows[start : start + 300]))
+    pairs, scores = set(), {}
+    for path in partitions.close():
+        found, found_scores = partition_pairs(path, config)
+        pairs, scores = pairs | found, {**scores, **found_scores}
+    assert len(list(tmp_path.iterdir())) == 7 and resolve(scores, pairs) == decisions
 
 
 def test_resolve_keeps_the_best_scored_clip_of_a_chain_and_ignores_pair_order():
