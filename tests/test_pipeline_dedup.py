@@ -6,9 +6,6 @@ import random
 import subprocess
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-import pytest
 from fixtures_run import write_run
 
 from pipeline import lineage
