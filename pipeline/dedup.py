@@ -110,11 +110,10 @@ def near_pairs(clip_ids: list[str], embeddings: np.ndarray, max_distance: float,
     """Pairs (smaller id, larger id) of one bucket's clips within `max_distance` (unit-norm rows)."""
     found = set()
     for start in range(0, len(embeddings), block):
-        distance = 1.0 - embeddings[start : start + block] @ embeddings.T  # (block, N)
-        for i, j in zip(*np.nonzero(distance <= max_distance)):
-            a, b = clip_ids[start + i], clip_ids[j]
-            if a < b:
-                found.add((a, b))
+        near = embeddings[start : start + block] @ embeddings[start:].T >= 1.0 - max_distance  # (block, N - start)
+        for i, j in zip(*np.nonzero(np.triu(near, k=1))):  # each pair once, never a clip with itself
+            a, b = clip_ids[start + i], clip_ids[start + j]
+            found.add((a, b) if a < b else (b, a))
     return found
 
 
@@ -227,7 +226,8 @@ def dedup_run(output_dir: str | os.PathLike, config: DedupConfig, shards: ShardC
             continue
         video_id = parts[0].column("video_id")[0].as_py()
         ok_clips = parts[1].filter(pc.equal(parts[1].column("status"), STATUS_OK))
-        _remove_unreferenced(shard_files.get(video_key(video_id), []), set(ok_clips.column("shard").to_pylist()))
+        if pc.any(pc.equal(parts[1].column("stage"), STAGE)).as_py():  # rewritten by drop_clips: it names every shard
+            _remove_unreferenced(shard_files.get(video_key(video_id), []), set(ok_clips.column("shard").to_pylist()))
         if lineage.embeddings_part(root, video_id).is_file():
             table = pq.read_table(lineage.embeddings_part(root, video_id), schema=EMBEDDING_SCHEMA)
             partitions.add(table.filter(pc.is_in(table.column("clip_id"), ok_clips.column("clip_id"))))
