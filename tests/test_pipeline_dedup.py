@@ -22,7 +22,7 @@ from pipeline.dedup import (
 from pipeline.shards import ShardConfig
 from schemas import ids
 from schemas.embeddings import embeddings_table
-from schemas.shard_io import iter_samples, list_shards
+from schemas.shard_io import iter_samples, list_shards, read_samples
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -128,3 +128,42 @@ def test_planted_duplicates_are_dropped_and_distinct_clips_of_the_level_survive(
     before = {path.name: path.read_bytes() for path in (run.root / "shards").iterdir()}
     assert dedup_run(run.root, config, ShardConfig(target_bytes=1)) == {}
     assert {path.name: path.read_bytes() for path in (run.root / "shards").iterdir()} == before
+
+
+def test_a_pass_killed_between_shards_and_manifest_is_completed_by_the_next(tmp_path, monkeypatch):
+    """Killed after the new shards are in place but before the clips part: the rerun ends with the
+    duplicate gone from shards and manifest, every kept clip readable at its placement."""
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 255, (4, 90, 160, 3), np.uint8) for _ in range(4)]
+    vectors = _unit(rng.standard_normal((4, 16)))
+    videos = {"site:a": frames[:3], "site:b": frames[3:]}
+    extra = {"site:a": [{"embedding": vector} for vector in vectors[:3]],
+             "site:b": [{"quality_score": 0.9, "embedding": vectors[1]}]}  # b's clip: a's second, better scored
+    run = write_run(tmp_path / "run", videos, extra, target_bytes=1)
+    config, shards = DedupConfig(enabled=True, max_cosine_distance=0.01, hash_tables=2), ShardConfig(target_bytes=1)
+    real_write = lineage.write_table
+
+    def killed_at_the_clips_part(path, table):
+        if path.name.endswith(".clips.parquet"):
+            raise KeyboardInterrupt("killed")
+        real_write(path, table)
+
+    monkeypatch.setattr(lineage, "write_table", killed_at_the_clips_part)
+    try:
+        dedup_run(run.root, config, shards)
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.setattr(lineage, "write_table", real_write)
+    duplicate, original = run.clip_ids["site:a"][1], run.clip_ids["site:b"][0]
+    _, clips = lineage.read_parts(run.root / lineage.PARTS / f"{ids.video_key('site:a')}.video.parquet")
+    assert {row["clip_id"]: row["status"] for row in clips.to_pylist()}[duplicate] == "ok"  # the kill left it half done
+    assert dedup_run(run.root, config, shards) == {duplicate: original}
+    _, clips = lineage.consolidate(run.root)
+    kept = [row for row in clips.to_pylist() if row["status"] == "ok"]
+    assert sorted(row["clip_id"] for row in kept) == sorted(set(run.clip_ids["site:a"] + [original]) - {duplicate})
+    for row in kept:
+        with open(run.root / "shards" / row["shard"], "rb") as file:
+            file.seek(row["shard_offset"])
+            assert next(read_samples(file, row["shard"]))["__key__"] == row["clip_id"]
+    in_shards = [sample["__key__"] for shard in list_shards([str(run.root / "shards")]) for sample in iter_samples(shard)]
+    assert sorted(in_shards) == sorted(row["clip_id"] for row in kept)
