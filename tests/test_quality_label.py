@@ -3,6 +3,12 @@ real headless chromium, over a run folder written by the ingest job's own shard 
 writers."""
 
 import json
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -18,6 +24,7 @@ from pages.server import PageServer
 from schemas.labels import read_labels
 
 N_FRAMES = 30
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def clip_frames(video: int, clip: int) -> np.ndarray:
@@ -99,3 +106,19 @@ def test_bad_requests_are_refused_by_name(server):
     assert status == 404 and "not a kept clip" in reply["error"]
     assert _post(running.url + "api/undo", {})[0] == 409
     assert session.state()["labelled"] == 0 and not session.labels
+
+
+def test_a_label_survives_the_server_being_killed(run, tmp_path):
+    """`genie quality label` as its own process: a label it answered for is in the file after a SIGKILL."""
+    labels = tmp_path / "labels.parquet"
+    command = [sys.executable, "-m", "jobs.cli", "quality", "label", "--run", str(run.root), "--labels", str(labels),
+               "--labeller", "ana", "--port", "0"]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+/", server.stdout.readline()).group(0)
+        first = json.loads(urllib.request.urlopen(url + "api/state", timeout=30).read())["clips"][0]["clip_id"]
+        assert _post(url + "api/label", {"clip_id": first, "score": 4})[0] == 200
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+    assert [(row["clip_id"], row["score"], row["labeller"]) for row in read_labels(str(labels)).to_pylist()] == [(first, 4, "ana")]
