@@ -26,6 +26,7 @@ import math
 import os
 import pathlib
 import shutil
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
@@ -228,9 +229,13 @@ def dedup_run(output_dir: str | os.PathLike, config: DedupConfig, shards: ShardC
         ok_clips = parts[1].filter(pc.equal(parts[1].column("status"), STATUS_OK))
         if pc.any(pc.equal(parts[1].column("stage"), STAGE)).as_py():  # rewritten by drop_clips: it names every shard
             _remove_unreferenced(shard_files.get(video_key(video_id), []), set(ok_clips.column("shard").to_pylist()))
-        if lineage.embeddings_part(root, video_id).is_file():
-            table = pq.read_table(lineage.embeddings_part(root, video_id), schema=EMBEDDING_SCHEMA)
-            partitions.add(table.filter(pc.is_in(table.column("clip_id"), ok_clips.column("clip_id"))))
+        path = lineage.embeddings_part(root, video_id)
+        if path.is_file():
+            try:
+                table = pq.read_table(path, schema=EMBEDDING_SCHEMA)
+                partitions.add(table.filter(pc.is_in(table.column("clip_id"), ok_clips.column("clip_id"))))
+            except (OSError, ValueError, pa.ArrowException) as error:  # one bad part never stops the pass
+                print(f"dedup: {path.name} is unreadable ({error}); its clips are not deduplicated", file=sys.stderr)
     pairs: set[tuple[str, str]] = set()
     scores: dict[str, float | None] = {}
     for path in partitions.close():  # each alone: on a cluster, one task each
