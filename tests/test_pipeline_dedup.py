@@ -167,3 +167,18 @@ def test_a_pass_killed_between_shards_and_manifest_is_completed_by_the_next(tmp_
             assert next(read_samples(file, row["shard"]))["__key__"] == row["clip_id"]
     in_shards = [sample["__key__"] for shard in list_shards([str(run.root / "shards")]) for sample in iter_samples(shard)]
     assert sorted(in_shards) == sorted(row["clip_id"] for row in kept)
+
+
+def test_an_unreadable_embeddings_part_leaves_its_video_alone_and_the_rest_deduplicated(tmp_path, capsys):
+    """A torn embeddings part is reported; the other videos' duplicates are still dropped."""
+    rng = np.random.default_rng(4)
+    frames = [rng.integers(0, 255, (4, 90, 160, 3), np.uint8) for _ in range(3)]
+    vector = _unit(rng.standard_normal((1, 16)))[0]
+    videos = {"site:a": frames[:1], "site:b": frames[1:2], "site:c": frames[2:]}
+    extra = {name: [{"quality_score": score, "embedding": vector}] for name, score in (("site:a", 0.9), ("site:b", 0.5), ("site:c", 0.1))}
+    run = write_run(tmp_path / "run", videos, extra)
+    part = lineage.embeddings_part(run.root, "site:c")
+    part.write_bytes(part.read_bytes()[:100])
+    config = DedupConfig(enabled=True, max_cosine_distance=0.01, hash_tables=2)
+    assert dedup_run(run.root, config, ShardConfig()) == {run.clip_ids["site:b"][0]: run.clip_ids["site:a"][0]}
+    assert "unreadable" in capsys.readouterr().err
