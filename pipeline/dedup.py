@@ -55,7 +55,9 @@ class DedupConfig:
     # Off by default: it needs embeddings, which only the learned scorer makes.
     enabled: bool = False
     # Two clips are duplicates when 1 - cosine similarity of their embeddings is at most this.
-    max_cosine_distance: float = 0.05
+    # Measured with the shipped offline CNN on SMB (benchmarks/RESULTS.md): re-encodes 0.000,
+    # one-frame shifts <= 0.006, distinct clips of one level >= 0.009. Encoder-specific: measure yours.
+    max_cosine_distance: float = 0.007
     # LSH: hyperplanes per table (2^bits buckets each) and independent tables (recall).
     hash_bits: int = 10
     hash_tables: int = 10
