@@ -6,6 +6,7 @@ import random
 import subprocess
 
 import numpy as np
+import pytest
 from fixtures_run import write_run
 
 from pipeline import lineage
@@ -23,6 +24,7 @@ from pipeline.shards import ShardConfig
 from schemas import ids
 from schemas.embeddings import embeddings_table
 from schemas.shard_io import iter_samples, list_shards, read_samples
+from schemas.validation import SchemaError
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -182,3 +184,12 @@ def test_an_unreadable_embeddings_part_leaves_its_video_alone_and_the_rest_dedup
     config = DedupConfig(enabled=True, max_cosine_distance=0.01, hash_tables=2)
     assert dedup_run(run.root, config, ShardConfig()) == {run.clip_ids["site:b"][0]: run.clip_ids["site:a"][0]}
     assert "unreadable" in capsys.readouterr().err
+
+
+def test_embeddings_of_two_sizes_or_a_bad_clip_id_are_not_an_embeddings_table():
+    """The embeddings schema refuses rows whose vectors differ in size, and hostile clip ids."""
+    row = {"clip_id": ids.clip_id("v", 0, 10), "video_id": "v", "quality_score": None, "embedding": [1.0, 0.0]}
+    with pytest.raises(SchemaError, match="'embedding'"):
+        embeddings_table([row, {**row, "clip_id": ids.clip_id("v", 10, 20), "embedding": [1.0, 0.0, 0.0]}])
+    with pytest.raises(SchemaError, match="'clip_id'"):
+        embeddings_table([{**row, "clip_id": "../x"}])
