@@ -36,6 +36,7 @@ async function call(method, path, body) {
 function image(clipId) {
   if (!images.has(clipId)) {
     const strip = new Image();
+    strip.addEventListener("error", () => { if (shown && shown.clip_id === clipId) unreadable(clipId); });
     strip.src = "/api/clip?id=" + encodeURIComponent(clipId);
     images.set(clipId, strip);
   }
@@ -52,9 +53,12 @@ function update(state) {
   if (!busy || !shown) show(waiting[0] || null);
 }
 
+function unreadable(clipId) { statusLine.textContent = `clip ${clipId} cannot be read (Space skips it)`; }
+
 function show(clip) {
   if (clip && shown && clip.clip_id === shown.clip_id) return;
   shown = clip && {...clip, shownAt: performance.now()};
+  statusLine.textContent = "";
   player.dataset.clip = clip ? clip.clip_id : "";
   clipInfo.textContent = clip ? `${clip.clip_id} · ${clip.video_id}` : "";
   stills.replaceChildren();
@@ -64,6 +68,7 @@ function show(clip) {
     return;
   }
   const strip = image(clip.clip_id);
+  if (strip.complete && !strip.naturalWidth) unreadable(clip.clip_id);
   const drawStills = () => {
     if (!shown || shown.clip_id !== clip.clip_id) return;
     for (let k = 0; k < STILLS; k++) {
@@ -94,16 +99,19 @@ async function run(task) {
   queue.push(task);
   if (busy) return;
   busy = true;
+  let failed = false;
   while (queue.length) {
     try {
       const state = await queue.shift()();
       if (!queue.length) busy = false;
       update(state);
     } catch (error) {
+      failed = true;
       statusLine.textContent = String(error.message || error);
     }
   }
   busy = false;
+  if (failed) call("GET", "/api/state").then(update).catch(() => {});  // back in step with the server
 }
 
 function act(path, extra) {
