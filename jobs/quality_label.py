@@ -192,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if not clips:
         parser.error(f"{options.run} has no kept clips to label")
-    session = LabelSession(clips, options.labels, options.labeller)
+    try:
+        session = LabelSession(clips, options.labels, options.labeller)
+    except ValueError as error:  # an existing labels file that is not one (SchemaError), an empty name
+        parser.error(str(error))
     server = PageServer(label_page(session), port=options.port)
     print(f"label {len(clips)} clips at {server.url}?speed={options.speed:g} (Ctrl-C stops; every label is saved as it is given)",
           flush=True)
