@@ -49,7 +49,7 @@ class CorpusConfig:
     def __post_init__(self):
         unknown = sorted(set(self.themes) - set(THEME_NAMES))
         if len(set(self.themes)) < 2 or unknown:
-            raise ConfigError(f"themes: need at least two of {', '.join(THEME_NAMES)}; got {list(self.themes)}")
+            raise ConfigError(f"need at least two of {', '.join(THEME_NAMES)}, got {list(self.themes)}", key="themes")
         if self.videos < 1 or not 0 <= self.offtopic <= self.videos:
             raise ConfigError(f"need videos >= 1 and 0 <= offtopic <= videos, got {self.videos}, {self.offtopic}")
         if not 2.0 <= self.min_duration_s <= self.max_duration_s:
