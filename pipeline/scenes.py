@@ -74,9 +74,10 @@ class SceneConfig:
     # side of that frame, the picture brightens without a step back, by `fade_min_rise` at least.
     fade_threshold: float = 12.0
     fade_ramp_frames: int = 3
-    fade_min_rise: float = 1.0
-    # A dark run longer than this is a dark shot, not a fade (it also bounds how long a run can
-    # hold back the cuts and frames after it).
+    fade_min_rise: float = 0.5
+    # A dark run is judged in pieces of at most this many frames (it bounds how long a run can
+    # hold back the cuts and frames after it): a fade out of a long dark shot (a menu on black)
+    # is still found, in the piece that holds its darkest frame.
     fade_max_frames: int = 60
     # A frame at least this bright (mean RGB) next to more than fade_ramp_frames black frames
     # is a cut into or out of a black screen.
@@ -264,11 +265,9 @@ class SceneCuts:
     def _track_run(self, value: float) -> None:
         frame = self._frames_seen
         if self._open is not None and frame - self._open[0] >= self.config.fade_max_frames:
-            self._open = [-1, -1, 0]  # too long for a fade: ignore the rest of this dark run
-        if self._open is not None and self._open[0] < 0:
-            if value >= self.config.fade_threshold:
-                self._open = None
-            return
+            start, darkest, ties = self._open  # too long: judge it so far, go on with a new run
+            self._runs.append((start, frame, darkest + (ties - 1) // 2))
+            self._open = None
         if value >= self.config.fade_threshold:
             if self._open is not None:
                 start, darkest, ties = self._open
@@ -323,7 +322,7 @@ class SceneCuts:
     def _pending_starts(self) -> list[int]:
         """First frames of the dark runs that may still be fades."""
         starts = [start for start, _, _ in self._runs]
-        if self._open is not None and self._open[0] >= 0:
+        if self._open is not None:
             starts.append(self._open[0])
         return starts
 
