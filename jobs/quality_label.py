@@ -27,7 +27,7 @@ import threading
 import pyarrow.fs as pafs
 
 from pages.server import HttpError, Page, PageServer, Request, Response, static_folder
-from release.inputs import InputError, check_run, kept_clip_batches, shard_location
+from release.inputs import check_run, kept_clip_batches, shard_location
 from release.shard_io import open_input, read_sample_at
 from schemas.ids import check_clip_id
 from schemas.labels import SCORE_MAX, SCORE_MIN, label_row, read_labels, write_labels
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--speed must be within 0.25..16")
     try:
         clips = clips_to_label(options.run)
-    except InputError as error:
+    except ValueError as error:  # InputError, or a manifest row that is not a clip id
         parser.error(str(error))
     if not clips:
         parser.error(f"{options.run} has no kept clips to label")
