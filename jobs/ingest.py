@@ -18,6 +18,12 @@ written under a temporary name, fsynced and renamed), and its leftovers (tempora
 downloads) are removed at start. One job per output_dir: the run holds `<output_dir>/.lock`
 (pipeline/output_lock.py), so a second job fails at once, naming the holder.
 
+Learned scorer (`quality.scorer` "learned" or "heuristic+learned"): processing stops before
+writing (the heuristic still runs there), and each video's kept clips go, as encoded samples
+and the model's small inputs, through an actor pool that scores clips of several videos per
+forward pass (`[ray.score]`; on a GPU when the cluster has one, `score_gpus`), then through
+write tasks (shards and lineage parts).
+
 Isolation: every stage turns any exception of one video into that video's error row; should a
 processing task die outright (a crashed worker), its video is recorded as an error too
 (`worker_lost`), so the run always ends with its manifest and stats.
@@ -39,8 +45,8 @@ from pipeline import lineage
 from pipeline.download import Download, DownloadConfig
 from pipeline.keywords import KeywordFilter
 from pipeline.output_lock import OutputLock
-from pipeline.process_video import SHARDS, ProcessVideo, SplitConfig
-from pipeline.quality import QualityConfig
+from pipeline.process_video import SHARDS, PendingClips, ProcessVideo, SplitConfig, score_pending
+from pipeline.quality import LearnedScorer, QualityConfig
 from pipeline.rate_limit import TokenBucket, sleeping_acquire
 from pipeline.rows import failed, is_ok, to_batch, to_rows
 from pipeline.search import SearchConfig, search
@@ -74,6 +80,13 @@ class RaySection:
     download: WorkerResources = WorkerResources(workers=2, cpus_per_worker=0.0)
     # Concurrent video processors (tasks); workers = 0: one per CPU of the cluster.
     process: WorkerResources = WorkerResources(workers=0, cpus_per_worker=1.0)
+    # The learned scorer's actors (used only when quality.scorer names it), and how many videos'
+    # clips each scores per call.
+    score: WorkerResources = WorkerResources(workers=1, cpus_per_worker=1.0)
+    score_batch_videos: int = 8
+    # GPUs each scoring actor takes when the cluster has any (0: always the CPU); on a cluster
+    # without GPUs the actors run on CPU whatever this says.
+    score_gpus: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +133,17 @@ def _encode(batch: dict) -> dict:
     return {"video": [json.dumps(row) for row in to_rows(batch)]}
 
 
+def _encode_deferred(rows: list[dict]) -> dict:
+    """Deferred videos: the row as JSON, its pending clips (an .npz) in a column of their own."""
+    return {"video": [json.dumps({name: value for name, value in row.items() if name != "pending"}) for row in rows],
+            "pending": [row.get("pending") or b"" for row in rows]}  # fmt: skip
+
+
+def _decode_deferred(batch) -> tuple[list[dict], list[PendingClips | None]]:
+    rows = [json.loads(text) for text in batch["video"]]
+    return rows, [PendingClips.from_bytes(bytes(data)) if len(data) else None for data in batch["pending"]]
+
+
 def _download_stage(config: IngestConfig, limiter, share: int) -> Download:
     """One worker's download stage: `limiter` is the cluster's bucket (an actor), or None when
     this worker's own bucket, 1/`share` of the limit, is its part of it."""
@@ -150,13 +174,35 @@ class _VideoWorker:
 
         self.download = None if download_share is None else _download_stage(config, None, download_share)
         self.takedowns = TakedownFilter(load_takedowns(config.takedowns), stage="download")  # uploaders now known
-        self.stage = ProcessVideo(config.split, config.quality, config.shards, config.output_dir, PIPELINE_VERSION)
+        self.deferred = config.quality.uses_learned
+        self.stage = ProcessVideo(config.split, config.quality, config.shards, config.output_dir, PIPELINE_VERSION,
+                                  defer_learned=self.deferred)  # fmt: skip
         self.node_id = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch):
         batch = _decode(batch)
         rows = to_rows(self.stage(batch if self.download is None else self.takedowns(self.download(batch))))
-        return _encode(to_batch([{**row, "node_id": self.node_id} for row in rows]))
+        rows = [{**row, "node_id": self.node_id} for row in rows]
+        return _encode_deferred(rows) if self.deferred else _encode(to_batch(rows))
+
+    def write(self, batch):
+        """Deferred videos, judged: their kept clips written (shards, lineage parts)."""
+        rows, pendings = _decode_deferred(batch)
+        written = [self.stage.write_pending(row, pending or PendingClips()) if "clips" in row else row
+                   for row, pending in zip(rows, pendings)]  # fmt: skip
+        return _encode(to_batch(written))
+
+
+class _ScoreClips:
+    """Actor: the learned scorer over the kept clips of a batch of deferred videos."""
+
+    def __init__(self, config: IngestConfig) -> None:
+        self.scorer = LearnedScorer(config.quality.learned)
+
+    def __call__(self, batch):
+        rows, pendings = _decode_deferred(batch)
+        return _encode_deferred([{**row, "pending": data} for row, data in
+                                 zip(score_pending(self.scorer, rows, pendings), batch["pending"])])  # fmt: skip
 
 
 @functools.cache
@@ -169,6 +215,11 @@ def _process_videos(batch, config: IngestConfig, download_share: int | None):
     """Ray Data task: one video. Tasks rather than an actor pool, which would cost a process per
     actor and Ray Data's actor-location tracker (one more process) for the same work."""
     return _video_worker(config, download_share)(batch)
+
+
+def _write_videos(batch, config: IngestConfig, download_share: int | None):
+    """Ray Data task: one deferred video's writes, after the learned scorer."""
+    return _video_worker(config, download_share).write(batch)
 
 
 def _process_on_ray(config: IngestConfig, todo: list[dict], on_done) -> list[dict]:
@@ -209,6 +260,16 @@ def _process_on_ray(config: IngestConfig, todo: list[dict], on_done) -> list[dic
             max_retries=2,  # a video that kills its worker thrice: worker_lost
             fn_kwargs={"config": config, "download_share": download_share},
         )  # fmt: skip
+        if config.quality.uses_learned:
+            score = config.ray.score
+            gpus = score.gpus_per_worker or (config.ray.score_gpus if ray.cluster_resources().get("GPU", 0) > 0 else 0.0)
+            dataset = dataset.map_batches(
+                _ScoreClips, batch_size=config.ray.score_batch_videos, num_cpus=score.cpus_per_worker, num_gpus=gpus,
+                compute=ray.data.ActorPoolStrategy(size=max(1, score.workers)), fn_constructor_kwargs={"config": config},
+            ).map_batches(
+                _write_videos, batch_size=1, **process.ray_options(), compute=ray.data.TaskPoolStrategy(size=workers),
+                max_retries=2, fn_kwargs={"config": config, "download_share": download_share},
+            )  # fmt: skip
         finished = []
         for item in dataset.iter_rows():
             finished.append(json.loads(item["video"]))

@@ -40,7 +40,8 @@ from pipeline import lineage
 from pipeline.clips import ClipAssembler, ClipConfig
 from pipeline.decode import DecodeConfig, DecodeError, FrameStreams, geometry
 from pipeline.probe import NotAVideo, ProbeError, probe
-from pipeline.quality import HeuristicScorer, QualityConfig, QualityFilter, content, make_scorers, prepare_clip, read_model_config
+from pipeline.quality import (HeuristicScorer, QualityConfig, QualityFilter, content, judge, make_scorers, prepare_clip,
+                              read_model_config)
 from pipeline.rows import Batch, dropped, failed, is_ok, ok, to_batch, to_rows
 from pipeline.scenes import SceneConfig, SceneCuts
 from pipeline.shards import ShardConfig, VideoShardWriter
@@ -283,6 +284,28 @@ class PendingClips:
     def from_bytes(cls, data: bytes) -> "PendingClips":
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             return cls({name: archive[name] for name in archive.files})
+
+
+def score_pending(scorer, videos: Sequence[dict], pendings: Sequence["PendingClips | None"]) -> list[dict]:
+    """Deferred video rows (with `clips`; a row without is passed through) after a learned
+    scorer judged all their kept clips in one batch: each judged clip gets its verdict and its
+    `embedding` (a list), each video its share of the scoring CPU as `timings["learned_s"]`."""
+    clock = time.thread_time()
+    inputs = [pending.prepared(clip["clip_id"]) for video, pending in zip(videos, pendings) if "clips" in video
+              for clip in video["clips"] if is_ok(clip)]  # fmt: skip
+    verdicts = iter(scorer.score_prepared(inputs) if inputs else [])
+    per_clip = (time.thread_time() - clock) / max(1, len(inputs))
+    judged = []
+    for video in videos:
+        if "clips" not in video:
+            judged.append(video)
+            continue
+        count = sum(1 for clip in video["clips"] if is_ok(clip))
+        clips = judge(video["clips"], scorer.name, [next(verdicts) for _ in range(count)])
+        clips = [{**clip, "embedding": None if clip["embedding"] is None else np.asarray(clip["embedding"]).tolist()}
+                 for clip in clips]  # fmt: skip
+        judged.append({**video, "clips": clips, "timings": {**video["timings"], "learned_s": per_clip * count}})
+    return judged
 
 
 def _check_complete(n_frames: int, info, stderr_tail: str) -> None:

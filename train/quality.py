@@ -228,7 +228,7 @@ def train_quality_model(clips: LabelledClips, model_config: QualityModelConfig, 
             optimizer.step()
             schedule.step()
             step += 1
-            total += float(loss) * len(batch)
+            total += float(loss.detach()) * len(batch)
         log(f"epoch {epoch + 1}/{config.epochs}: loss {total / max(1, len(order)):.4f} ({time.monotonic() - started:.0f} s)")
     probabilities, _ = predict(model, clips)
     validation = used & (split == 1)
@@ -248,7 +248,11 @@ def train_quality_model(clips: LabelledClips, model_config: QualityModelConfig, 
 def figures(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict:
     precision, recall = precision_recall(labels, probabilities, threshold)
     return {"clips": int(len(labels)), "good": int(labels.sum()), "precision": round(precision, 4),
-            "recall": round(recall, 4), "roc_auc": round(roc_auc(labels, probabilities), 4)}  # fmt: skip
+            "recall": round(recall, 4), "roc_auc": _rounded(roc_auc(labels, probabilities))}  # fmt: skip
+
+
+def _rounded(value: float) -> float | None:
+    return None if np.isnan(value) else round(value, 4)  # JSON has no NaN
 
 
 def load_labelled_clips(runs: list[str], labels: "pa.Table", candidate_frames: int) -> LabelledClips:
