@@ -2,8 +2,8 @@
 (embedding -> logit of "good clip"), as in the Genie paper's curation filter.
 
 Two encoders, chosen by `QualityModelConfig.encoder`:
-- "cnn": a small ResNet-18-like network (one basic block per stage instead of two, narrow
-  channels, 48x80 input) trained end to end with the head. It needs no pretrained weights,
+- "cnn": a small ResNet-18-like network (a stride-2 stem, one basic block per stage instead
+  of two, narrow channels, 48x80 input) trained end to end with the head. It needs no pretrained weights,
   so the filter works fully offline; the embedded default uses it.
 - "open_clip": open-clip's image tower (`open_clip_model`, with `open_clip_weights` a local
   file or a hub tag; "" builds it untrained) kept frozen; only the head is trained.
@@ -79,7 +79,8 @@ class SmallResNet(nn.Module):
     def __init__(self, config: QualityModelConfig):
         super().__init__()
         first = config.channels[0]
-        self.stem = nn.Sequential(nn.Conv2d(3, first, 3, 1, 1, bias=False), nn.BatchNorm2d(first), nn.ReLU())
+        # a stride-2 stem: the 160x90 sources are pixel art, and the fine grid costs most of the compute
+        self.stem = nn.Sequential(nn.Conv2d(3, first, 3, 2, 1, bias=False), nn.BatchNorm2d(first), nn.ReLU())
         stages, width = [], first
         for channels in config.channels:
             stages.append(BasicBlock(width, channels, stride=2))
@@ -88,7 +89,7 @@ class SmallResNet(nn.Module):
         self.width = width
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = self.stages(self.stem((frames - 0.5) / 0.25))  # (N, C, H/2^s, W/2^s)
+        x = self.stages(self.stem((frames - 0.5) / 0.25))  # (N, C, H/2^(s+1), W/2^(s+1))
         # mean and max pooling: the max keeps a small, local defect (a face-cam's corner) visible
         return x.mean(dim=(2, 3)) + x.amax(dim=(2, 3))  # (N, C)
 
