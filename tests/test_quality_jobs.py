@@ -110,7 +110,7 @@ def test_learned_scorer_in_the_ingest_stages_records_every_score_and_its_verdict
     assert judged
     for clip in judged:
         heuristic, learned = clip["quality_scores"]
-        assert heuristic["scorer"] == "heuristic-v1" and learned["scorer"].startswith("learned-cnn:")
+        assert heuristic["scorer"] == "heuristic-v2" and learned["scorer"].startswith("learned-cnn:")
         assert clip["quality_scorer"] == learned["scorer"] and clip["quality_score"] == learned["score"]
         assert (clip["status"] == "ok") == (learned["score"] >= 0.5)
         assert clip["status"] == "ok" or clip["reason"].startswith("learned: ")
