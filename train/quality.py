@@ -7,7 +7,7 @@ reaches `min_precision`, so recall is as high as that precision allows), and pre
 recall and ROC AUC are reported on test, which nothing was fitted or chosen on.
 
 Augmentation, because the labelled footage is not all footage: colour (brightness, contrast,
-per-channel gain, channel order) on every clip; scale (a zoom and a horizontal stretch, as a
+per-channel gain, channel order, gamma, black point) on every clip; scale (a zoom and a horizontal stretch, as a
 4:3 or 8:7 game shown full-frame looks) only on clips whose label does not hang on the
 frame's edges (`geometric_scores`): a crop can cut a face-cam's corner or a letterbox's bars
 out, which would leave a "bad" label on a clean-looking picture.
@@ -108,13 +108,17 @@ def precision_recall(labels: np.ndarray, probabilities: np.ndarray, threshold: f
 
 
 def choose_threshold(labels: np.ndarray, probabilities: np.ndarray, min_precision: float, fallback: float) -> float:
-    """The lowest threshold among the probabilities whose precision reaches min_precision;
-    `fallback` when none does or there is nothing to choose on."""
+    """The lowest threshold whose precision reaches min_precision (halfway between the lowest
+    qualifying score and the one below it); `fallback` when none does or there is nothing to
+    choose on."""
     if min_precision <= 0 or not (labels == 1).any():
         return fallback
-    for threshold in np.sort(np.unique(probabilities)):
+    candidates = np.sort(np.unique(probabilities))
+    for index, threshold in enumerate(candidates):
         if precision_recall(labels, probabilities, float(threshold))[0] >= min_precision:
-            return float(threshold)
+            # halfway down to the next lower score: the same clips kept, with a margin for
+            # footage that scores a little lower than the validation clips did
+            return float(threshold if index == 0 else (threshold + candidates[index - 1]) / 2)
     return fallback
 
 
@@ -146,8 +150,12 @@ def augment(clips: torch.Tensor, geometric: torch.Tensor, size: tuple[int, int],
     order = torch.stack([torch.randperm(3, generator=generator) for _ in range(B)])
     shuffle = torch.rand(B, generator=generator) < 0.3
     order[~shuffle] = torch.arange(3)
-    frames = torch.gather(frames, 2, order.view(B, 1, 3, 1, 1).expand_as(frames))
-    return frames.clamp(0, 1)
+    frames = torch.gather(frames, 2, order.view(B, 1, 3, 1, 1).expand_as(frames)).clamp(0, 1)
+    # levels: a gamma, and for half the clips a raised black point, which turns dim skies black
+    # (as in night, underground and castle levels) while tiles and sprites stay lit
+    gamma = uniform(0.7, 1.6).view(B, 1, 1, 1, 1)
+    black = torch.where(torch.rand(B, generator=generator) < 0.5, uniform(0.0, 0.3), torch.zeros(B)).view(B, 1, 1, 1, 1)
+    return ((frames ** gamma - black) / (1 - black)).clamp(0, 1)
 
 
 def model_input(frames: np.ndarray, count: int, size: tuple[int, int], generator: torch.Generator | None) -> torch.Tensor:
