@@ -345,10 +345,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=pathlib.Path, help=f"job config (TOML); default: the embedded {DEFAULT_CONFIG}")
     parser.add_argument("--site", help="base URL of a local video site to search (sets search.feed_url)")
     parser.add_argument("--output-dir", help="override output_dir")
+    parser.add_argument("--learned-model", help="a `genie quality train` model folder: sets quality.scorer to "
+                        "heuristic+learned with it")  # fmt: skip
     options = parser.parse_args(argv)
     config = load(IngestConfig, options.config) if options.config else default_config()
     if options.site:
         config = with_site(config, options.site)
+    if options.learned_model:
+        learned = dataclasses.replace(config.quality.learned, model_dir=options.learned_model)
+        config = dataclasses.replace(config, quality=dataclasses.replace(config.quality, scorer="heuristic+learned", learned=learned))
     if options.output_dir:
         config = dataclasses.replace(config, output_dir=options.output_dir)
     stats = run_ingest(config)
