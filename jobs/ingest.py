@@ -82,7 +82,9 @@ class RaySection:
     process: WorkerResources = WorkerResources(workers=0, cpus_per_worker=1.0)
     # The learned scorer's actors (used only when quality.scorer names it), and how many videos'
     # clips each scores per call.
-    score: WorkerResources = WorkerResources(workers=1, cpus_per_worker=1.0)
+    # The scorer is busy a sliver of the time (~700 clips per CPU-second against ~3 for
+    # processing), so by default it holds no CPU that processing could use.
+    score: WorkerResources = WorkerResources(workers=1, cpus_per_worker=0.0)
     score_batch_videos: int = 8
     # GPUs each scoring actor takes when the cluster has any (0: always the CPU); on a cluster
     # without GPUs the actors run on CPU whatever this says.
