@@ -132,8 +132,9 @@ def with_learned(work: pathlib.Path, model: pathlib.Path, rounds: int) -> None:
     for name, results in runs.items():
         best = min(results, key=lambda result: result["cpu_s"])
         learned = best["steps"].get("learned", {}).get("cpu_s", 0.0)
-        print(f"(a) {name:<18} CPU {best['cpu_s']:6.1f} s (best of {len(results)}: "
-              f"{', '.join(f'{r['cpu_s']:.1f}' for r in results)})  {best['cpu_s'] / seconds * 3600:6.1f} CPU-s per source hour, "
+        each = ", ".join(f"{result['cpu_s']:.1f}" for result in results)
+        print(f"(a) {name:<18} CPU {best['cpu_s']:6.1f} s (best of {len(results)}: {each})  "
+              f"{best['cpu_s'] / seconds * 3600:6.1f} CPU-s per source hour, "
               f"learned scoring {learned:.2f} CPU-s; clips kept {best['clips']['kept']}/{best['clips']['total']}")  # fmt: skip
     base, with_model = (min(result["cpu_s"] for result in runs[name]) for name in runs)
     print(f"learned filter: x{with_model / base:.2f} the CPU of the heuristic-only job on this corpus")

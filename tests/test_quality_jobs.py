@@ -10,16 +10,15 @@ import pytest
 import torch
 
 from jobs.quality_world_labels import labels_from_world
+from models.quality import QUALITY_MODELS
 from pipeline import lineage
 from pipeline.process_video import ProcessVideo, SplitConfig
 from pipeline.quality import LearnedConfig, QualityConfig
 from pipeline.shards import ShardConfig
-from schemas.labels import read_labels
 from schemas.manifest import RUN_CLIPS_FILE, VIDEO_SCHEMA
 from schemas.shard import decode_sample
 from schemas.shard_io import iter_samples
 from train.quality import LabelledClips, QualityTrainConfig, choose_threshold, roc_auc, split_by_video, train_quality_model
-from models.quality import QUALITY_MODELS
 from world.corpus import CorpusConfig, generate_corpus
 
 TINY_TRAIN = """
