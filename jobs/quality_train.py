@@ -34,7 +34,7 @@ def run(job: QualityTrainJob, labels: str, runs: list[str], out: str, log=print)
     """Load, train, save; the saved info (threshold and figures)."""
     from schemas.labels import read_labels
 
-    clips = load_labelled_clips(runs, read_labels(labels), job.train.candidate_frames)
+    clips = load_labelled_clips(runs, read_labels(labels), job.train.candidate_frames, job.model)
     log(f"quality train: {len(clips.scores)} labelled clips from {len(set(clips.video_ids))} videos")
     model, info = train_quality_model(clips, job.model, job.train, log=log)
     return save_quality_model(out, model, {**info, "train_config": to_dict(job.train)})

@@ -182,6 +182,17 @@ def pick_frames(frames: np.ndarray, count: int) -> np.ndarray:
     return frames[np.minimum(index, len(frames) - 1)]
 
 
+def model_frames(frames: np.ndarray, config: QualityModelConfig) -> np.ndarray:
+    """A clip (T, H, W, 3) uint8 -> the model's input (K, h, w, 3) uint8: `config.frames` evenly
+    spaced frames at the model's size (small: cheap to send to a scoring process). Training
+    evaluates through this too, so its figures are the scorer's."""
+    import cv2
+
+    size = (config.width, config.height)
+    return np.stack([cv2.resize(np.ascontiguousarray(frame), size, interpolation=cv2.INTER_AREA)
+                     for frame in pick_frames(frames, config.frames)])  # fmt: skip
+
+
 def to_tensor(clips: np.ndarray) -> torch.Tensor:
     """uint8 (B, K, H, W, 3) RGB -> float (B, K, 3, H, W) in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(clips)).permute(0, 1, 4, 2, 3).float().div_(255.0)

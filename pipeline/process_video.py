@@ -40,8 +40,8 @@ from pipeline import lineage
 from pipeline.clips import ClipAssembler, ClipConfig
 from pipeline.decode import DecodeConfig, DecodeError, FrameStreams, geometry
 from pipeline.probe import NotAVideo, ProbeError, probe
-from pipeline.quality import (HeuristicScorer, QualityConfig, QualityFilter, content, judge, make_scorers, prepare_clip,
-                              read_model_config)
+from models.quality import model_frames
+from pipeline.quality import HeuristicScorer, QualityConfig, QualityFilter, content, judge, make_scorers, read_model_config
 from pipeline.rows import Batch, dropped, failed, is_ok, ok, to_batch, to_rows
 from pipeline.scenes import SceneConfig, SceneCuts
 from pipeline.shards import ShardConfig, VideoShardWriter
@@ -216,7 +216,7 @@ class ProcessVideo:
         if pending is None:
             writer.write(encode_sample(frames, meta), clip["start_frame"], clip["end_frame"])
         else:
-            pending.add(clip["clip_id"], encode_sample(frames, meta), prepare_clip(content(frames, box), self.deferred))
+            pending.add(clip["clip_id"], encode_sample(frames, meta), model_frames(content(frames, box), self.deferred))
         spent["write_s"] += time.thread_time() - clock
         return clip
 

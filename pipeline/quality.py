@@ -178,10 +178,12 @@ class LearnedScorer:
         self.name = f"learned-{self.model.config.encoder}:{self.info['model_id']}"
 
     def __call__(self, clips: Sequence[np.ndarray]) -> list[ClipScore]:
-        return self.score_prepared([prepare_clip(frames, self.model.config) for frames in clips])
+        from models.quality import model_frames
+
+        return self.score_prepared([model_frames(frames, self.model.config) for frames in clips])
 
     def score_prepared(self, prepared: Sequence[np.ndarray]) -> list[ClipScore]:
-        """Scores from `prepare`'s outputs, in batches."""
+        """Scores from clips already at the model's input (models/quality.py `model_frames`), in batches."""
         import torch
 
         from models.quality import to_tensor
@@ -204,16 +206,6 @@ def read_model_config(config: LearnedConfig):
     from models.quality import read_model_config as read
 
     return read(model_folder(config.model_dir))
-
-
-def prepare_clip(frames: np.ndarray, model_config) -> np.ndarray:
-    """A clip (T, H, W, 3) uint8 -> the model's input (K, h, w, 3) uint8: K evenly spaced frames
-    at the model's size (small: cheap to send to the scoring stage)."""
-    from models.quality import pick_frames
-
-    size = (model_config.width, model_config.height)
-    return np.stack([cv2.resize(np.ascontiguousarray(frame), size, interpolation=cv2.INTER_AREA)
-                     for frame in pick_frames(frames, model_config.frames)])  # fmt: skip
 
 
 def make_scorers(config: QualityConfig) -> list[ClipScorer]:

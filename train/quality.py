@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.quality import QualityModel, QualityModelConfig
+from models.quality import QualityModel, QualityModelConfig, model_frames, pick_frames, to_tensor
 from schemas.config import ConfigError
 
 
@@ -66,17 +66,14 @@ class QualityTrainConfig:
 
 @dataclasses.dataclass
 class LabelledClips:
-    """Clips in memory: frames (N, M, 90, 160, 3) uint8, their 1-5 scores, source video ids."""
+    """Clips in memory: their 1-5 scores, source video ids, M candidate frames each for
+    training, and the scorer's own input for evaluation (None: taken from the candidates)."""
 
     clip_ids: list[str]
     video_ids: list[str]
     scores: np.ndarray  # (N,) int
     frames: np.ndarray  # (N, M, H, W, 3) uint8
-
-    def subset(self, mask: np.ndarray) -> "LabelledClips":
-        index = np.flatnonzero(mask)
-        return LabelledClips([self.clip_ids[i] for i in index], [self.video_ids[i] for i in index],
-                             self.scores[index], self.frames[index])  # fmt: skip
+    model_frames: np.ndarray | None = None  # (N, K, h, w, 3) uint8, models/quality.py model_frames
 
 
 def split_by_video(video_ids: list[str], validation_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
@@ -175,13 +172,16 @@ def model_input(frames: np.ndarray, count: int, size: tuple[int, int], generator
 
 
 def predict(model: QualityModel, clips: LabelledClips, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """P(good) (N,) and embeddings (N, D) of clips, evenly spaced frames, no augmentation."""
+    """P(good) (N,) and embeddings (N, D) of clips, as the learned scorer sees them."""
     config = model.config
     model.eval()
     probabilities, embeddings = [], []
     with torch.inference_mode():
         for start in range(0, len(clips.scores), batch_size):
-            inputs = model_input(clips.frames[start:start + batch_size], config.frames, (config.height, config.width), None)
+            if clips.model_frames is not None:
+                inputs = to_tensor(clips.model_frames[start:start + batch_size])
+            else:
+                inputs = model_input(clips.frames[start:start + batch_size], config.frames, (config.height, config.width), None)
             logits, embedding = model(inputs)
             probabilities.append(torch.sigmoid(logits).numpy())
             embeddings.append(embedding.numpy())
@@ -263,21 +263,21 @@ def _rounded(value: float) -> float | None:
     return None if np.isnan(value) else round(value, 4)  # JSON has no NaN
 
 
-def load_labelled_clips(runs: list[str], labels: "pa.Table", candidate_frames: int) -> LabelledClips:
+def load_labelled_clips(runs: list[str], labels: "pa.Table", candidate_frames: int,
+                        model_config: QualityModelConfig) -> LabelledClips:
     """The labelled clips found in the shards of ingest runs (their manifests say which shard
-    holds each), `candidate_frames` evenly spaced frames of each. Labels of clips no run kept
-    are skipped."""
+    holds each): `candidate_frames` evenly spaced frames of each, and the model's input as the
+    scorer makes it. Labels of clips no run kept are skipped."""
     import pathlib
 
     import pyarrow.parquet as pq
 
-    from models.quality import pick_frames
     from schemas.manifest import RUN_CLIPS_FILE, RUN_SHARDS_DIR
     from schemas.shard import decode_sample
     from schemas.shard_io import iter_samples
 
     score_of = dict(zip(labels.column("clip_id").to_pylist(), labels.column("score").to_pylist()))
-    clip_ids, video_ids, scores, frames = [], [], [], []
+    clip_ids, video_ids, scores, frames, inputs = [], [], [], [], []
     for run in runs:
         manifest = pq.read_table(pathlib.Path(run) / RUN_CLIPS_FILE, columns=["clip_id", "video_id", "shard", "status"])
         shards = sorted({shard for shard, clip_id, status in zip(*(manifest.column(n).to_pylist() for n in ("shard", "clip_id", "status")))
@@ -292,6 +292,7 @@ def load_labelled_clips(runs: list[str], labels: "pa.Table", candidate_frames: i
                 video_ids.append(meta["video_id"])
                 scores.append(score_of[meta["clip_id"]])
                 frames.append(pick_frames(clip_frames, candidate_frames))
+                inputs.append(model_frames(clip_frames, model_config))
     if not frames:
         raise ValueError(f"no labelled clip was found in the shards of {runs}")
-    return LabelledClips(clip_ids, video_ids, np.array(scores), np.stack(frames))
+    return LabelledClips(clip_ids, video_ids, np.array(scores), np.stack(frames), np.stack(inputs))
