@@ -112,8 +112,8 @@ def smb_figures(work: pathlib.Path, model_dir: pathlib.Path) -> dict:
     }  # fmt: skip
 
 
-def throughput(run: pathlib.Path, model_dir: pathlib.Path, clips: int) -> dict:
-    """Clips scored per CPU-second on one thread, from full decoded clips."""
+def throughput(run: pathlib.Path, model_dir: pathlib.Path, clips: int, batch_size: int) -> dict:
+    """Clips scored per CPU-second on one thread, from full decoded clips, `batch_size` a pass."""
     import torch
 
     from pipeline.quality import LearnedConfig, LearnedScorer
@@ -127,7 +127,7 @@ def throughput(run: pathlib.Path, model_dir: pathlib.Path, clips: int) -> dict:
         if len(frames) >= clips:
             break
     frames = frames[:clips]
-    scorer = LearnedScorer(LearnedConfig(model_dir=str(model_dir), device="cpu", batch_size=32))
+    scorer = LearnedScorer(LearnedConfig(model_dir=str(model_dir), device="cpu", batch_size=batch_size))
     scorer(frames[:4])  # warm-up
     started = time.process_time()
     scorer(frames)
@@ -138,8 +138,8 @@ def throughput(run: pathlib.Path, model_dir: pathlib.Path, clips: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=pathlib.Path, default=ROOT / "out" / "bench_quality")
-    parser.add_argument("--world-videos", type=int, default=72)
-    parser.add_argument("--world-offtopic", type=int, default=10)
+    parser.add_argument("--world-videos", type=int, default=144)
+    parser.add_argument("--world-offtopic", type=int, default=20)
     parser.add_argument("--world-min-s", type=float, default=30.0)
     parser.add_argument("--world-max-s", type=float, default=50.0)
     parser.add_argument("--seed", type=int, default=10)
@@ -178,7 +178,7 @@ def main() -> int:
         "model": {"id": info["model_id"], "train_clips": info["train"]["clips"], "validation": info["validation"]},
         "held-out world videos (good = 4-5)": held_out_figures(run, labels, model_dir, set(info["test_videos"])),
         "smb (real footage, never trained on)": smb_figures(work, model_dir),
-        "scoring throughput (1 CPU thread)": throughput(run, model_dir, options.throughput_clips),
+        "scoring throughput (1 CPU thread)": {size: throughput(run, model_dir, options.throughput_clips, size) for size in (1, 32)},
     }
     print(json.dumps(report, indent=1))
     return 0

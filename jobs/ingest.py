@@ -85,7 +85,7 @@ class RaySection:
     # The scorer is busy a sliver of the time (~700 clips per CPU-second against ~3 for
     # processing), so by default it holds no CPU that processing could use.
     score: WorkerResources = WorkerResources(workers=1, cpus_per_worker=0.0)
-    score_batch_videos: int = 8
+    score_batch_videos: int = 1
     # GPUs each scoring actor takes when the cluster has any (0: always the CPU); on a cluster
     # without GPUs the actors run on CPU whatever this says.
     score_gpus: float = 1.0

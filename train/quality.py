@@ -151,7 +151,7 @@ def augment(clips: torch.Tensor, geometric: torch.Tensor, size: tuple[int, int],
     # levels: a gamma, and for half the clips a raised black point, which turns dim skies black
     # (as in night, underground and castle levels) while tiles and sprites stay lit
     gamma = uniform(0.7, 1.6).view(B, 1, 1, 1, 1)
-    black = torch.where(torch.rand(B, generator=generator) < 0.5, uniform(0.0, 0.3), torch.zeros(B)).view(B, 1, 1, 1, 1)
+    black = torch.where(torch.rand(B, generator=generator) < 0.5, uniform(0.0, 0.15), torch.zeros(B)).view(B, 1, 1, 1, 1)
     return ((frames ** gamma - black) / (1 - black)).clamp(0, 1)
 
 
