@@ -6,7 +6,7 @@
 All three run on the same files (an offline-world corpus, all on-topic so every file is
 processed, plus ../shared/corpus/smb), in one run, measured as source-video seconds per
 CPU-second (user + sys of every process involved):
-  (a) `genie ingest` (its embedded default config) searching, downloading from the local
+  (a) `genie ingest` (its embedded default config, heuristic scorer only: comparable with earlier runs; `--learned` adds the model) searching, downloading from the local
       site, cutting and writing shards and lineage; the site itself runs outside the
       measurement (it stands for the internet);
   (b) ../shared/bench/peer_ingest.sh: PySceneDetect's CLI detect-adaptive split-video per
@@ -106,12 +106,12 @@ def serve(world: pathlib.Path, with_smb: bool = True) -> tuple[subprocess.Popen,
 
 
 def ingest(world: pathlib.Path, output: pathlib.Path, with_smb: bool = True, learned: pathlib.Path | None = None) -> dict:
-    """`genie ingest` (embedded default config, or with the learned scorer too) against a site
-    serving `world`: CPU and stats."""
+    """`genie ingest` (embedded default config, with the heuristic scorer only or with the
+    learned scorer too) against a site serving `world`: CPU and stats."""
     site, url = serve(world, with_smb)
     try:
         shutil.rmtree(output, ignore_errors=True)
-        extra = ["--learned-model", str(learned)] if learned else []
+        extra = ["--scorer", "heuristic+learned", "--learned-model", str(learned)] if learned else ["--scorer", "heuristic"]
         cpu, wall, method = measure([PYTHON, "-m", "jobs.ingest", "--site", url, "--output-dir", str(output), *extra])
     finally:
         site.terminate()

@@ -46,7 +46,7 @@ from pipeline.download import Download, DownloadConfig
 from pipeline.keywords import KeywordFilter
 from pipeline.output_lock import OutputLock
 from pipeline.process_video import SHARDS, PendingClips, ProcessVideo, SplitConfig, score_pending
-from pipeline.quality import LearnedScorer, QualityConfig
+from pipeline.quality import SCORERS, LearnedScorer, QualityConfig
 from pipeline.rate_limit import TokenBucket, sleeping_acquire
 from pipeline.rows import failed, is_ok, to_batch, to_rows
 from pipeline.search import SearchConfig, search
@@ -347,15 +347,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=pathlib.Path, help=f"job config (TOML); default: the embedded {DEFAULT_CONFIG}")
     parser.add_argument("--site", help="base URL of a local video site to search (sets search.feed_url)")
     parser.add_argument("--output-dir", help="override output_dir")
-    parser.add_argument("--learned-model", help="a `genie quality train` model folder: sets quality.scorer to "
-                        "heuristic+learned with it")  # fmt: skip
+    parser.add_argument("--scorer", choices=SCORERS, help="override quality.scorer")
+    parser.add_argument("--learned-model", help="override quality.learned.model_dir (a `genie quality train` folder)")
     options = parser.parse_args(argv)
     config = load(IngestConfig, options.config) if options.config else default_config()
     if options.site:
         config = with_site(config, options.site)
-    if options.learned_model:
-        learned = dataclasses.replace(config.quality.learned, model_dir=options.learned_model)
-        config = dataclasses.replace(config, quality=dataclasses.replace(config.quality, scorer="heuristic+learned", learned=learned))
+    if options.scorer or options.learned_model:
+        learned = dataclasses.replace(config.quality.learned, model_dir=options.learned_model or config.quality.learned.model_dir)
+        quality = dataclasses.replace(config.quality, scorer=options.scorer or config.quality.scorer, learned=learned)
+        config = dataclasses.replace(config, quality=quality)
     if options.output_dir:
         config = dataclasses.replace(config, output_dir=options.output_dir)
     stats = run_ingest(config)
