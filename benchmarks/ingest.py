@@ -6,9 +6,10 @@
 All three run on the same files (an offline-world corpus, all on-topic so every file is
 processed, plus ../shared/corpus/smb), in one run, measured as source-video seconds per
 CPU-second (user + sys of every process involved):
-  (a) `genie ingest` (its embedded default config, heuristic scorer only: comparable with earlier runs; `--learned` adds the model) searching, downloading from the local
-      site, cutting and writing shards and lineage; the site itself runs outside the
-      measurement (it stands for the internet);
+  (a) `genie ingest` (its embedded default config with the heuristic scorer only, as in the
+      earlier runs; `--learned` adds the model) searching, downloading from the local site,
+      cutting and writing shards and lineage; the site itself runs outside the measurement
+      (it stands for the internet);
   (b) ../shared/bench/peer_ingest.sh: PySceneDetect's CLI detect-adaptive split-video per
       file, then ffmpeg scale=160:90,fps=10 per scene;
   (c) ../shared/bench/decode_floor.sh: ffmpeg decoding every file once, one thread.
