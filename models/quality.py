@@ -74,7 +74,7 @@ class BasicBlock(nn.Module):
 
 
 class SmallResNet(nn.Module):
-    """Frames (N, 3, H, W) in [0, 1] -> features (N, channels[-1])."""
+    """Frames (N, 3, H, W) in [0, 1] -> features (N, C + C*h*w): pooled, and the final map."""
 
     def __init__(self, config: QualityModelConfig):
         super().__init__()
@@ -86,12 +86,16 @@ class SmallResNet(nn.Module):
             stages.append(BasicBlock(width, channels, stride=2))
             width = channels
         self.stages = nn.Sequential(*stages)
-        self.width = width
+        height, width_px = config.height, config.width
+        for _ in range(len(config.channels) + 1):  # each stride-2 conv: ceil(size / 2)
+            height, width_px = (height + 1) // 2, (width_px + 1) // 2
+        self.width = width + width * height * width_px
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = self.stages(self.stem((frames - 0.5) / 0.25))  # (N, C, H/2^(s+1), W/2^(s+1))
-        # mean and max pooling: the max keeps a small, local defect (a face-cam's corner) visible
-        return x.mean(dim=(2, 3)) + x.amax(dim=(2, 3))  # (N, C)
+        x = self.stages(self.stem((frames - 0.5) / 0.25))  # (N, C, h, w), h = H/2^(s+1)
+        # the pooled features, and the coarse map itself: the defects to catch sit at known
+        # places (a face-cam in a corner, bars along the edges), which pooling alone forgets
+        return torch.cat([x.mean(dim=(2, 3)) + x.amax(dim=(2, 3)), x.flatten(1)], dim=1)  # (N, C + C*h*w)
 
 
 class OpenClipTower(nn.Module):
