@@ -151,3 +151,18 @@ def test_training_separates_clean_clips_from_letterboxed_ones():
     torch.manual_seed(0)
     _, info = train_quality_model(clips, QUALITY_MODELS["tiny"], config, log=lambda text: None)
     assert info["test"]["roc_auc"] >= 0.95
+
+
+def test_synthetic_letterbox_turns_good_clips_into_bad_ones_between_black_bars():
+    """Chosen good clips are shrunk between black bars and relabelled bad; bad and unchosen clips are unchanged."""
+    from train.quality import letterbox_some
+
+    clips = torch.rand(8, 2, 3, 90, 160) * 0.5 + 0.5  # no black pixel
+    targets = torch.tensor([1.0, 1, 1, 1, 1, 1, 0, 0])
+    before = clips.clone()
+    out, new_targets, geometric = letterbox_some(clips, targets, torch.ones(8, dtype=torch.bool), 1.0, torch.Generator().manual_seed(0))
+    assert new_targets.tolist() == [0.0] * 8 and not geometric[:6].any()
+    for clip in out[:6]:
+        black = (clip == 0).all(dim=(0, 1))  # (H, W): bars span every frame and channel
+        assert black.any(dim=1)[[0, -1]].all() or black.any(dim=0)[[0, -1]].all()
+    assert torch.equal(out[6:], before[6:]) and torch.equal(clips, before)  # the input is not changed

@@ -6,7 +6,9 @@ train, validation and test; the threshold on P(good) is chosen on validation (th
 reaches `min_precision`, so recall is as high as that precision allows), and precision,
 recall and ROC AUC are reported on test, which nothing was fitted or chosen on.
 
-Augmentation, because the labelled footage is not all footage: colour (brightness, contrast,
+Augmentation, because the labelled footage is not all footage (and, with
+`synthetic_letterbox`, to show the rule "letterboxed is bad" in every look, not only in the
+few letterboxed uploads labelled): colour (brightness, contrast,
 per-channel gain, channel order, gamma, black point) on every clip; scale (a zoom and a horizontal stretch, as a
 4:3 or 8:7 game shown full-frame looks) only on clips whose label does not hang on the
 frame's edges (`geometric_scores`): a crop can cut a face-cam's corner or a letterbox's bars
@@ -49,6 +51,8 @@ class QualityTrainConfig:
     candidate_frames: int = 8
     # Labels whose clips may be zoomed and stretched (see the module docstring).
     geometric_scores: tuple[int, ...] = (1, 4, 5)
+    # Share of good training clips turned into letterboxed ones labelled bad (0 = none).
+    synthetic_letterbox: float = 0.0
     # Largest zoom and horizontal stretch of the scale augmentation (1 = none).
     max_zoom: float = 1.4
     max_stretch: float = 1.8
@@ -155,6 +159,28 @@ def augment(clips: torch.Tensor, geometric: torch.Tensor, size: tuple[int, int],
     return ((frames ** gamma - black) / (1 - black)).clamp(0, 1)
 
 
+def letterbox_some(clips: torch.Tensor, targets: torch.Tensor, geometric: torch.Tensor, fraction: float,
+                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Turn about `fraction` of the good clips (B, K, 3, H, W) into letterboxed ones, labelled
+    bad: the picture shrunk between black bars, top and bottom or at the sides, as uploads show
+    it. The labelled footage holds few letterboxed uploads of each shape; the rule is general."""
+    chosen = (targets == 1) & (torch.rand(len(targets), generator=generator) < fraction)
+    if not chosen.any():
+        return clips, targets, geometric
+    clips, targets, geometric = clips.clone(), targets.clone(), geometric.clone()
+    H, W = clips.shape[-2:]
+    for index in chosen.nonzero().flatten().tolist():
+        share = 0.6 + 0.3 * float(torch.rand(1, generator=generator))
+        sides = bool(torch.rand(1, generator=generator) < 0.5)
+        height, width = (H, round(W * share)) if sides else (round(H * share), W)
+        inner = F.interpolate(clips[index], size=(height, width), mode="area")  # (K, 3, h, w)
+        clips[index] = 0.0
+        top, left = (H - height) // 2, (W - width) // 2
+        clips[index, :, :, top:top + height, left:left + width] = inner
+        targets[index], geometric[index] = 0.0, False
+    return clips, targets, geometric
+
+
 def model_input(frames: np.ndarray, count: int, size: tuple[int, int], generator: torch.Generator | None) -> torch.Tensor:
     """frames (B, M, H, W, 3) uint8 -> (B, count, 3, h, w) in [0, 1]: `count` of the M
     candidates, at random in order when `generator` is given, else evenly spaced."""
@@ -228,9 +254,12 @@ def train_quality_model(clips: LabelledClips, model_config: QualityModelConfig, 
         for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
             batch = order[start:start + config.batch_size]
             full = model_input(clips.frames[batch], model_config.frames, size, generator)
-            inputs = augment(full, torch.from_numpy(geometric_ok[batch]), size, config, generator)
+            targets, geometric = torch.from_numpy(labels[batch]).float(), torch.from_numpy(geometric_ok[batch])
+            if config.synthetic_letterbox > 0:
+                full, targets, geometric = letterbox_some(full, targets, geometric, config.synthetic_letterbox, generator)
+            inputs = augment(full, geometric, size, config, generator)
             logits, _ = model(inputs)
-            loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(labels[batch]).float(), pos_weight=weight)
+            loss = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
