@@ -1,7 +1,7 @@
 """Dark footage: does the split keep dark gameplay whole while still cutting real fades and
 dropping black screens?
 
-    .venv/bin/python benchmarks/dark_footage.py [--world-videos 16] [--sheets DIR]
+    .venv/bin/python benchmarks/dark_footage.py [--world-videos 16] [--seed 8] [--dark-only] [--sheets DIR]
 
 Every video goes through the processing stage (pipeline/process_video.py: probe, decode,
 scene split, clips, quality heuristic, shards) in this process, with the embedded default
@@ -11,7 +11,8 @@ config (jobs/configs/ingest_local.toml's [split] and [quality]):
    cut; 1-2, 2-2 and 4-2 end by a pipe into another area, an instant cut). Per level: seconds
    of source in kept clips, the scenes found and every dropped clip's reason. Targets: every
    level yields kept clips and >= 95% of all source seconds are in kept clips.
-2. An offline-world corpus in the default theme mix (dark themes included), seeded: cut F1
+2. An offline-world corpus in the default theme mix (dark themes included; --dark-only: only
+   underground, castle and midnight gameplay), seeded: cut F1
    within one source frame against the sidecars (target >= 0.95, overall and on videos with
    dark gameplay), and the share of each kind of shot that lands in kept clips (gameplay by
    theme should be kept; black gaps, slides and menus dropped).
@@ -95,9 +96,10 @@ def smb(work: pathlib.Path, sheets: list) -> None:
           f"levels with kept clips {levels_with_clips}/{len(videos)}")  # fmt: skip
 
 
-def world(work: pathlib.Path, videos_count: int, seed: int, kept_sheet: list, dropped_sheet: list) -> None:
+def world(work: pathlib.Path, videos_count: int, seed: int, dark_only: bool, kept_sheet: list, dropped_sheet: list) -> None:
     corpus = work / "world"
-    config = CorpusConfig(seed=seed, videos=videos_count, offtopic=max(1, videos_count // 8), min_duration_s=20, max_duration_s=40)
+    config = CorpusConfig(seed=seed, videos=videos_count, offtopic=max(1, videos_count // 8), min_duration_s=20,
+                          max_duration_s=40, themes=DARK_THEMES if dark_only else CorpusConfig().themes)  # fmt: skip
     if not (corpus / "catalog.json").is_file():
         generate_corpus(config, corpus)
     paths = {path.stem: path for path in sorted((corpus / "videos").glob("*.mp4"))}
@@ -121,7 +123,8 @@ def world(work: pathlib.Path, videos_count: int, seed: int, kept_sheet: list, dr
                 dropped_sheet.append((f"{label}: {reason}", frame))
             elif label.removeprefix("gameplay:") in DARK_THEMES:
                 kept_sheet.append((label, frame))
-    print(f"Offline world: {len(videos)} uploads (seed {seed}, default theme mix, {config.offtopic} off-topic)")
+    mix = "dark themes only" if dark_only else "default theme mix"
+    print(f"Offline world: {len(videos)} uploads (seed {seed}, {mix}, {config.offtopic} off-topic)")
     for name, (matched, found, expected) in counts.items():
         print(f"  cuts, {name} videos: {matched} matched within 1 frame, {found} found, {expected} true: "
               f"F1 {f1(matched, found, expected):.3f} (target >= 0.95)")  # fmt: skip
@@ -139,7 +142,7 @@ def write_sheet(path: pathlib.Path, tiles: list[tuple[str, np.ndarray]], columns
     for label, frame in tiles:
         cell = np.zeros((frame.shape[0] + 12, frame.shape[1], 3), np.uint8)
         cell[: frame.shape[0]] = frame
-        draw_text(cell, label[:40], (2, frame.shape[0] + 6), 8, color=(240, 240, 240), anchor="lm", shadow=None)
+        draw_text(cell, label[:52], (2, frame.shape[0] + 6), 8, color=(240, 240, 240), anchor="lm", shadow=None)
         cells.append(cell)
     cells += [np.zeros_like(cells[0])] * (-len(cells) % columns)
     rows = [np.concatenate(cells[i : i + columns], axis=1) for i in range(0, len(cells), columns)]
@@ -154,6 +157,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--work", type=pathlib.Path, help="working folder (default: a temporary one); a world corpus there is reused")
     parser.add_argument("--sheets", type=pathlib.Path, help="write contact sheets of kept dark clips and of dropped clips here")
+    parser.add_argument("--dark-only", action="store_true", help="world gameplay in the dark themes only")
     parser.add_argument("--skip-smb", action="store_true")
     options = parser.parse_args()
     work = options.work or pathlib.Path(tempfile.mkdtemp(prefix="dark_footage_"))
@@ -163,7 +167,7 @@ def main() -> int:
     smb_dropped, kept_sheet, dropped_sheet = [], [], []
     if not options.skip_smb:
         smb(work, smb_dropped)
-    world(work, options.world_videos, options.seed, kept_sheet, dropped_sheet)
+    world(work, options.world_videos, options.seed, options.dark_only, kept_sheet, dropped_sheet)
     if options.sheets:
         write_sheet(options.sheets / "world_dark_kept.png", kept_sheet)
         write_sheet(options.sheets / "world_dropped.png", dropped_sheet)

@@ -15,7 +15,7 @@ HeuristicScorer drops what no model is needed for:
 - "black":   the median frame has under `black_lit` of its pixels lit (luma >= `lit_luma`):
              fades, blank screens. Not the mean luma: dark gameplay (underground, castle and
              night levels) is a black background with bright tiles and sprites, mean luma 15-20,
-             yet an eighth of it or more is lit, where a black screen has none;
+             yet a tenth of it or more is lit, where a black screen has none;
 - "uniform": the median frame's luma standard deviation is under `uniform_std` (one flat
              colour: a blank slide, a loading screen);
 - "static":  the mean absolute luma change between consecutive samples is under
@@ -24,7 +24,7 @@ HeuristicScorer drops what no model is needed for:
              catches a still picture whose only change is a fade or a blinking prompt, which
              lift the mean).
 
-Its score is min(1, measure / threshold) over the three tests: 1 passes all, below 1 names
+Its score is min(1, measure / threshold) over the tests: 1 passes all, below 1 names
 how far the weakest test fell short. Face-cams, letterboxes and off-topic footage with motion
 pass it; catching those is the learned classifier's job.
 

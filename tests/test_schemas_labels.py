@@ -62,3 +62,17 @@ def test_a_file_that_is_not_a_labels_table_is_rejected(tmp_path):
                           ("short.parquet", "'labeller'")):
         with pytest.raises(SchemaError, match=message):
             labels.read_labels(str(tmp_path / name))
+
+
+@pytest.mark.parametrize("bad, field", [
+    (row(score=9), "score"),
+    (row(clip_id=CLIP[:17] + "000000160_000000000"), "clip_id"),
+    (row(clip_id="x" + CLIP[1:]), "clip_id"),
+    (row(labeller=" "), "labeller"),
+])
+def test_a_file_with_a_bad_row_is_rejected_naming_row_and_field(tmp_path, bad, field):
+    """The column-wise table checks catch what the row rules catch, naming the row and the field."""
+    other = row(clip_id=ids.clip_id("site:abc", 500, 600))
+    pq.write_table(pa.Table.from_pylist([other, bad], schema=labels.LABELS_SCHEMA), tmp_path / "bad.parquet")
+    with pytest.raises(SchemaError, match=f"row 1: .*{field!r}"):
+        labels.read_labels(str(tmp_path / "bad.parquet"))
