@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.quality_frames import model_frames, pick_frames  # noqa: F401 (the model's input, torch-free)
 from schemas.config import ConfigError, from_dict, to_dict
 
 
@@ -176,25 +177,6 @@ class QualityModel(nn.Module):
         """What a checkpoint stores: everything but a frozen open-clip tower (that comes from
         its own weights file)."""
         return {name: value for name, value in self.state_dict().items() if not name.startswith("encoder.backbone.visual.")}
-
-
-def pick_frames(frames: np.ndarray, count: int) -> np.ndarray:
-    """`count` evenly spaced frames of a clip (T, H, W, 3) -> (count, H, W, 3); the middle of
-    each of `count` equal parts, so a clip's first and last frames (often inside a fade) are
-    avoided."""
-    index = ((np.arange(count) + 0.5) * len(frames) / count).astype(int)
-    return frames[np.minimum(index, len(frames) - 1)]
-
-
-def model_frames(frames: np.ndarray, config: QualityModelConfig) -> np.ndarray:
-    """A clip (T, H, W, 3) uint8 -> the model's input (K, h, w, 3) uint8: `config.frames` evenly
-    spaced frames at the model's size (small: cheap to send to a scoring process). Training
-    evaluates through this too, so its figures are the scorer's."""
-    import cv2
-
-    size = (config.width, config.height)
-    return np.stack([cv2.resize(np.ascontiguousarray(frame), size, interpolation=cv2.INTER_AREA)
-                     for frame in pick_frames(frames, config.frames)])  # fmt: skip
 
 
 def to_tensor(clips: np.ndarray) -> torch.Tensor:

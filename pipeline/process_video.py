@@ -40,8 +40,8 @@ from pipeline import lineage
 from pipeline.clips import ClipAssembler, ClipConfig
 from pipeline.decode import DecodeConfig, DecodeError, FrameStreams, geometry
 from pipeline.probe import NotAVideo, ProbeError, probe
-from models.quality import model_frames
-from pipeline.quality import HeuristicScorer, QualityConfig, QualityFilter, content, judge, make_scorers, read_model_config
+from models.quality_frames import model_frames
+from pipeline.quality import HeuristicScorer, QualityConfig, QualityFilter, content, judge, make_scorers, read_model_input
 from pipeline.rows import Batch, dropped, failed, is_ok, ok, to_batch, to_rows
 from pipeline.scenes import SceneConfig, SceneCuts
 from pipeline.shards import ShardConfig, VideoShardWriter
@@ -75,7 +75,7 @@ class ProcessVideo:
         defer_learned: bool = False,
     ) -> None:
         self.split = split
-        self.deferred = read_model_config(quality.learned) if defer_learned and quality.uses_learned else None
+        self.deferred = read_model_input(quality.learned) if defer_learned and quality.uses_learned else None
         if self.deferred is None:
             self.quality = QualityFilter(make_scorers(quality))
         else:  # only the heuristic (if configured) runs here

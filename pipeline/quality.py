@@ -203,9 +203,9 @@ class LearnedScorer:
         return scores
 
 
-def read_model_config(config: LearnedConfig):
-    """The model config of a learned scorer's model folder (no weights are read)."""
-    from models.quality import read_model_config as read
+def read_model_input(config: LearnedConfig):
+    """The input shape (frames, height, width) of a learned scorer's model, without torch."""
+    from models.quality_frames import read_model_input as read
 
     return read(model_folder(config.model_dir))
 
