@@ -20,9 +20,9 @@ downloads) are removed at start. One job per output_dir: the run holds `<output_
 
 Learned scorer (`quality.scorer` "learned" or "heuristic+learned"): processing stops before
 writing (the heuristic still runs there), and each video's kept clips go, as encoded samples
-and the model's small inputs, through an actor pool that scores clips of several videos per
-forward pass (`[ray.score]`; on a GPU when the cluster has one, `score_gpus`), then through
-write tasks (shards and lineage parts).
+and the model's small inputs, through an actor pool that holds the model (`[ray.score]`; on a
+GPU when the cluster has one, `score_gpus`), then through write tasks (shards and lineage
+parts).
 
 Isolation: every stage turns any exception of one video into that video's error row; should a
 processing task die outright (a crashed worker), its video is recorded as an error too
@@ -81,11 +81,11 @@ class RaySection:
     download: WorkerResources = WorkerResources(workers=2, cpus_per_worker=0.0)
     # Concurrent video processors (tasks); workers = 0: one per CPU of the cluster.
     process: WorkerResources = WorkerResources(workers=0, cpus_per_worker=1.0)
-    # The learned scorer's actors (used only when quality.scorer names it), and how many videos'
-    # clips each scores per call.
-    # The scorer is busy a sliver of the time (~700 clips per CPU-second against ~3 for
-    # processing), so by default it holds no CPU that processing could use.
+    # The learned scorer's actors (used only when quality.scorer names it). It is busy a sliver
+    # of the time (~400 clips per CPU-second against ~3 for processing), so by default it holds
+    # no CPU that processing could use.
     score: WorkerResources = WorkerResources(workers=1, cpus_per_worker=0.0)
+    # Videos whose clips an actor takes per call (more: fewer calls, burstier writes).
     score_batch_videos: int = 1
     # GPUs each scoring actor takes when the cluster has any (0: always the CPU); on a cluster
     # without GPUs the actors run on CPU whatever this says.
