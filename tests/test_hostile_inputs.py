@@ -106,9 +106,8 @@ def job_config(site: VideoSite, output: pathlib.Path):
     search = dataclasses.replace(config.search, queries=("speedrun", "slowfeed"), query_timeout_s=2.0, socket_timeout_s=5.0)
     download = DownloadConfig(socket_timeout_s=5.0, video_timeout_s=3.0, max_attempts=1, max_file_bytes=MAX_FILE_BYTES,
                               extractors=("generic",), rate_per_s=50.0)  # fmt: skip
-    quality = dataclasses.replace(config.quality, scorer="heuristic")  # the good videos are test patterns, not gameplay
     return dataclasses.replace(config, output_dir=str(output), progress=False, search=search, download=download,
-                               quality=quality, ray=RaySection(num_cpus=2, download=WorkerResources(workers=0)))  # fmt: skip
+                               ray=RaySection(num_cpus=2, download=WorkerResources(workers=0)))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
