@@ -248,20 +248,23 @@ def test_the_same_job_spreads_over_a_two_node_cluster(first_run, site, tmp_path)
     assert lineage_view(tmp_path / "cluster") == lineage_view(first_run[0])
 
 
-def test_the_embedded_default_judges_clips_with_the_heuristic_then_the_learned_scorer(first_run):
-    """The embedded default scores on Ray with heuristic+learned (processing tasks -> scoring
-    actor -> write tasks): a clip the heuristic passed lists both scores, in order, and is kept
-    exactly when the model's P(good) reaches the model's threshold; the scoring CPU is counted."""
-    from pipeline.quality import LearnedScorer
+@pytest.mark.slow
+def test_the_learned_scorer_runs_as_an_actor_pool_and_the_same_clips_land_in_the_same_places(first_run, site, tmp_path):
+    """heuristic+learned on Ray (processing tasks -> scoring actor -> write tasks): with a
+    threshold that keeps all, the clips, their shards and offsets are the heuristic run's; each
+    judged clip records both scorers' scores, and the scoring CPU is counted."""
+    from models.quality import QUALITY_MODELS, QualityModel, save_quality_model
+    from pipeline.quality import LearnedConfig, QualityConfig
 
-    output, stats = first_run
-    scorer = LearnedScorer(default_config().quality.learned)
-    judged = [row for row in manifest(output)[1].to_pylist() if row["quality_scores"] and len(row["quality_scores"]) == 2]
-    assert judged and any(row["status"] == "ok" for row in judged)
-    for row in judged:
-        assert [score["scorer"] for score in row["quality_scores"]] == ["heuristic-v2", scorer.name] == \
-            ["heuristic-v2", row["quality_scorer"]]
-        assert (row["status"] == "ok") == (row["quality_score"] >= scorer.threshold)
+    save_quality_model(tmp_path / "model", QualityModel(QUALITY_MODELS["tiny"]), {"threshold": 0.5})
+    learned = LearnedConfig(model_dir=str(tmp_path / "model"), threshold=0.0)
+    config = job_config(site, tmp_path / "learned")
+    stats = run_ingest(dataclasses.replace(config, quality=QualityConfig(scorer="heuristic+learned", learned=learned)))
+    placed = lambda output: sorted((row[0], row[1], row[3], row[4], row[5]) for row in lineage_view(output)[1])  # noqa: E731
+    assert placed(tmp_path / "learned") == placed(first_run[0])
+    kept = [row for row in manifest(tmp_path / "learned")[1].to_pylist() if row["status"] == "ok"]
+    assert kept and all([score["scorer"] for score in row["quality_scores"]] == ["heuristic-v2", row["quality_scorer"]]
+                        and row["quality_scorer"].startswith("learned-cnn:") for row in kept)  # fmt: skip
     assert stats["throughput"]["learned"]["cpu_s"] > 0
 
 
