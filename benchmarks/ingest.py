@@ -6,9 +6,10 @@
 All three run on the same files (an offline-world corpus, all on-topic so every file is
 processed, plus ../shared/corpus/smb), in one run, measured as source-video seconds per
 CPU-second (user + sys of every process involved):
-  (a) `genie ingest` (its embedded default config) searching, downloading from the local
-      site, cutting and writing shards and lineage; the site itself runs outside the
-      measurement (it stands for the internet);
+  (a) `genie ingest` (its embedded default config with the heuristic scorer only, as in the
+      earlier runs; `--learned` adds the model) searching, downloading from the local site,
+      cutting and writing shards and lineage; the site itself runs outside the measurement
+      (it stands for the internet);
   (b) ../shared/bench/peer_ingest.sh: PySceneDetect's CLI detect-adaptive split-video per
       file, then ffmpeg scale=160:90,fps=10 per scene;
   (c) ../shared/bench/decode_floor.sh: ffmpeg decoding every file once, one thread.
@@ -21,6 +22,9 @@ score, shards, lineage) in one process without Ray, for this checkout and for ea
 checkout given (e.g. an earlier commit unpacked with `git archive`), alternating, plus (b)
 and (c): what a code change costs per video, free of Ray's start-up (which a loaded machine
 can stall past Ray's 30-second node start limit).
+
+--learned MODEL runs (a) with the heuristic scorer and with heuristic+learned (that model),
+alternating --rounds times: what the learned filter costs per source hour.
 
 --long-video makes a one-hour 1280x720 30 fps video (one minute encoded, looped by stream
 copy) and runs the processing worker's code on it and on its first minute, printing peak RSS
@@ -102,12 +106,14 @@ def serve(world: pathlib.Path, with_smb: bool = True) -> tuple[subprocess.Popen,
     return site, line.split(" at ", 1)[1].strip().rstrip("/")
 
 
-def ingest(world: pathlib.Path, output: pathlib.Path, with_smb: bool = True) -> dict:
-    """`genie ingest` (embedded default config) against a site serving `world`: CPU and stats."""
+def ingest(world: pathlib.Path, output: pathlib.Path, with_smb: bool = True, learned: pathlib.Path | None = None) -> dict:
+    """`genie ingest` (embedded default config, with the heuristic scorer only or with the
+    learned scorer too) against a site serving `world`: CPU and stats."""
     site, url = serve(world, with_smb)
     try:
         shutil.rmtree(output, ignore_errors=True)
-        cpu, wall, method = measure([PYTHON, "-m", "jobs.ingest", "--site", url, "--output-dir", str(output)])
+        extra = ["--scorer", "heuristic+learned", "--learned-model", str(learned)] if learned else ["--scorer", "heuristic"]
+        cpu, wall, method = measure([PYTHON, "-m", "jobs.ingest", "--site", url, "--output-dir", str(output), *extra])
     finally:
         site.terminate()
         site.wait()
@@ -115,6 +121,24 @@ def ingest(world: pathlib.Path, output: pathlib.Path, with_smb: bool = True) -> 
     steps = sum(figures["cpu_s"] for figures in stats["throughput"].values())
     return {"cpu_s": cpu, "wall_s": wall, "method": method, "videos": stats["videos"], "clips": stats["clips"],
             "steps": stats["throughput"], "steps_cpu_s": steps}  # fmt: skip
+
+
+def with_learned(work: pathlib.Path, model: pathlib.Path, rounds: int) -> None:
+    """(a) with the heuristic only and with heuristic+learned, alternating: CPU per source hour."""
+    seconds = source_seconds(work / "all")
+    runs: dict[str, list[dict]] = {"heuristic": [], "heuristic+learned": []}
+    for _ in range(rounds):
+        for name in runs:
+            runs[name].append(ingest(work / "world", work / f"ingest_{name}", learned=model if "learned" in name else None))
+    for name, results in runs.items():
+        best = min(results, key=lambda result: result["cpu_s"])
+        learned = best["steps"].get("learned", {}).get("cpu_s", 0.0)
+        each = ", ".join(f"{result['cpu_s']:.1f}" for result in results)
+        print(f"(a) {name:<18} CPU {best['cpu_s']:6.1f} s (best of {len(results)}: {each})  "
+              f"{best['cpu_s'] / seconds * 3600:6.1f} CPU-s per source hour, "
+              f"learned scoring {learned:.2f} CPU-s; clips kept {best['clips']['kept']}/{best['clips']['total']}")  # fmt: skip
+    base, with_model = (min(result["cpu_s"] for result in runs[name]) for name in runs)
+    print(f"learned filter: x{with_model / base:.2f} the CPU of the heuristic-only job on this corpus")
 
 
 def fixed_cost(work: pathlib.Path) -> float:
@@ -276,6 +300,7 @@ def main() -> int:
     parser.add_argument("--no-ray", action="store_true", help="the job's stages in one process, per checkout (see above)")
     parser.add_argument("--compare", type=pathlib.Path, nargs="*", default=[], help="other checkouts for --no-ray")
     parser.add_argument("--rounds", type=int, default=2, help="--no-ray: runs per checkout, alternating")
+    parser.add_argument("--learned", type=pathlib.Path, help="a quality model folder: (a) with and without it, alternating")
     parser.add_argument("--worker-rss", nargs=2, metavar=("VIDEO", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--stages", nargs=3, metavar=("URL", "OUT", "CODE"), help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -288,6 +313,10 @@ def main() -> int:
     work = options.work or pathlib.Path(tempfile.mkdtemp(prefix="genie-ingest-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder: {work}")
+    if options.learned:
+        make_corpus(work, options.world_videos, options.world_min_s, options.world_max_s, options.seed)
+        with_learned(work, options.learned.resolve(), options.rounds)
+        return 0
     if options.no_ray:
         flat = make_corpus(work, options.world_videos, options.world_min_s, options.world_max_s, options.seed)
         no_ray(work, flat, [ROOT, *(path.resolve() for path in options.compare)], options.rounds, options.ours_only)

@@ -18,6 +18,12 @@ written under a temporary name, fsynced and renamed), and its leftovers (tempora
 downloads) are removed at start. One job per output_dir: the run holds `<output_dir>/.lock`
 (pipeline/output_lock.py), so a second job fails at once, naming the holder.
 
+Learned scorer (`quality.scorer` "learned" or "heuristic+learned"): processing stops before
+writing (the heuristic still runs there), and each video's kept clips go, as encoded samples
+and the model's small inputs, through an actor pool that holds the model (`[ray.score]`; on a
+GPU when the cluster has one, `score_gpus`), then through write tasks (shards and lineage
+parts).
+
 Isolation: every stage turns any exception of one video into that video's error row; should a
 processing task die outright (a crashed worker), its video is recorded as an error too
 (`worker_lost`), so the run always ends with its manifest and stats.
@@ -40,8 +46,8 @@ from pipeline.dedup import DedupConfig, dedup_run
 from pipeline.download import Download, DownloadConfig
 from pipeline.keywords import KeywordFilter
 from pipeline.output_lock import OutputLock
-from pipeline.process_video import SHARDS, ProcessVideo, SplitConfig
-from pipeline.quality import QualityConfig
+from pipeline.process_video import SHARDS, PendingClips, ProcessVideo, SplitConfig, score_pending
+from pipeline.quality import SCORERS, LearnedScorer, QualityConfig
 from pipeline.rate_limit import TokenBucket, sleeping_acquire
 from pipeline.rows import failed, is_ok, to_batch, to_rows
 from pipeline.search import SearchConfig, search
@@ -75,6 +81,15 @@ class RaySection:
     download: WorkerResources = WorkerResources(workers=2, cpus_per_worker=0.0)
     # Concurrent video processors (tasks); workers = 0: one per CPU of the cluster.
     process: WorkerResources = WorkerResources(workers=0, cpus_per_worker=1.0)
+    # The learned scorer's actors (used only when quality.scorer names it). It is busy a sliver
+    # of the time (~400 clips per CPU-second against ~3 for processing), so by default it holds
+    # no CPU that processing could use.
+    score: WorkerResources = WorkerResources(workers=1, cpus_per_worker=0.0)
+    # Videos whose clips an actor takes per call (more: fewer calls, burstier writes).
+    score_batch_videos: int = 1
+    # GPUs each scoring actor takes when the cluster has any (0: always the CPU); on a cluster
+    # without GPUs the actors run on CPU whatever this says.
+    score_gpus: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +138,17 @@ def _encode(batch: dict) -> dict:
     return {"video": [json.dumps(row) for row in to_rows(batch)]}
 
 
+def _encode_deferred(rows: list[dict]) -> dict:
+    """Deferred videos: the row as JSON, its pending clips (an .npz) in a column of their own."""
+    return {"video": [json.dumps({name: value for name, value in row.items() if name != "pending"}) for row in rows],
+            "pending": [row.get("pending") or b"" for row in rows]}  # fmt: skip
+
+
+def _decode_deferred(batch) -> tuple[list[dict], list[PendingClips | None]]:
+    rows = [json.loads(text) for text in batch["video"]]
+    return rows, [PendingClips.from_bytes(bytes(data)) if len(data) else None for data in batch["pending"]]
+
+
 def _download_stage(config: IngestConfig, limiter, share: int) -> Download:
     """One worker's download stage: `limiter` is the cluster's bucket (an actor), or None when
     this worker's own bucket, 1/`share` of the limit, is its part of it."""
@@ -153,13 +179,35 @@ class _VideoWorker:
 
         self.download = None if download_share is None else _download_stage(config, None, download_share)
         self.takedowns = TakedownFilter(load_takedowns(config.takedowns), stage="download")  # uploaders now known
-        self.stage = ProcessVideo(config.split, config.quality, config.shards, config.output_dir, PIPELINE_VERSION)
+        self.deferred = config.quality.uses_learned
+        self.stage = ProcessVideo(config.split, config.quality, config.shards, config.output_dir, PIPELINE_VERSION,
+                                  defer_learned=self.deferred)  # fmt: skip
         self.node_id = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch):
         batch = _decode(batch)
         rows = to_rows(self.stage(batch if self.download is None else self.takedowns(self.download(batch))))
-        return _encode(to_batch([{**row, "node_id": self.node_id} for row in rows]))
+        rows = [{**row, "node_id": self.node_id} for row in rows]
+        return _encode_deferred(rows) if self.deferred else _encode(to_batch(rows))
+
+    def write(self, batch):
+        """Deferred videos, judged: their kept clips written (shards, lineage parts)."""
+        rows, pendings = _decode_deferred(batch)
+        written = [self.stage.write_pending(row, pending or PendingClips()) if "clips" in row else row
+                   for row, pending in zip(rows, pendings)]  # fmt: skip
+        return _encode(to_batch(written))
+
+
+class _ScoreClips:
+    """Actor: the learned scorer over the kept clips of a batch of deferred videos."""
+
+    def __init__(self, config: IngestConfig) -> None:
+        self.scorer = LearnedScorer(config.quality.learned)
+
+    def __call__(self, batch):
+        rows, pendings = _decode_deferred(batch)
+        return _encode_deferred([{**row, "pending": data} for row, data in
+                                 zip(score_pending(self.scorer, rows, pendings), batch["pending"])])  # fmt: skip
 
 
 @functools.cache
@@ -172,6 +220,11 @@ def _process_videos(batch, config: IngestConfig, download_share: int | None):
     """Ray Data task: one video. Tasks rather than an actor pool, which would cost a process per
     actor and Ray Data's actor-location tracker (one more process) for the same work."""
     return _video_worker(config, download_share)(batch)
+
+
+def _write_videos(batch, config: IngestConfig, download_share: int | None):
+    """Ray Data task: one deferred video's writes, after the learned scorer."""
+    return _video_worker(config, download_share).write(batch)
 
 
 def _process_on_ray(config: IngestConfig, todo: list[dict], on_done) -> list[dict]:
@@ -212,6 +265,16 @@ def _process_on_ray(config: IngestConfig, todo: list[dict], on_done) -> list[dic
             max_retries=2,  # a video that kills its worker thrice: worker_lost
             fn_kwargs={"config": config, "download_share": download_share},
         )  # fmt: skip
+        if config.quality.uses_learned:
+            score = config.ray.score
+            gpus = score.gpus_per_worker or (config.ray.score_gpus if ray.cluster_resources().get("GPU", 0) > 0 else 0.0)
+            dataset = dataset.map_batches(
+                _ScoreClips, batch_size=config.ray.score_batch_videos, num_cpus=score.cpus_per_worker, num_gpus=gpus,
+                compute=ray.data.ActorPoolStrategy(size=max(1, score.workers)), fn_constructor_kwargs={"config": config},
+            ).map_batches(
+                _write_videos, batch_size=1, **process.ray_options(), compute=ray.data.TaskPoolStrategy(size=workers),
+                max_retries=2, fn_kwargs={"config": config, "download_share": download_share},
+            )  # fmt: skip
         finished = []
         for item in dataset.iter_rows():
             finished.append(json.loads(item["video"]))
@@ -290,10 +353,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=pathlib.Path, help=f"job config (TOML); default: the embedded {DEFAULT_CONFIG}")
     parser.add_argument("--site", help="base URL of a local video site to search (sets search.feed_url)")
     parser.add_argument("--output-dir", help="override output_dir")
+    parser.add_argument("--scorer", choices=SCORERS, help="override quality.scorer")
+    parser.add_argument("--learned-model", help="override quality.learned.model_dir (a `genie quality train` folder)")
     options = parser.parse_args(argv)
     config = load(IngestConfig, options.config) if options.config else default_config()
     if options.site:
         config = with_site(config, options.site)
+    if options.scorer or options.learned_model:
+        learned = dataclasses.replace(config.quality.learned, model_dir=options.learned_model or config.quality.learned.model_dir)
+        quality = dataclasses.replace(config.quality, scorer=options.scorer or config.quality.scorer, learned=learned)
+        config = dataclasses.replace(config, quality=quality)
     if options.output_dir:
         config = dataclasses.replace(config, output_dir=options.output_dir)
     stats = run_ingest(config)

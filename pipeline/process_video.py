@@ -11,6 +11,12 @@ never leave the process that decoded them, and at most one clip's frames are hel
 whatever the video's length. The split is one-to-many (a video into clips); clip rows carry
 their parent's `video_id`.
 
+With `defer_learned`, a learned scorer is not run here (so it can run batched, on a GPU, in a
+stage of its own): each clip the other scorers keep is encoded and held as pending (its sample
+bytes and the model's small input, `PendingClips`), and the video row comes out with its
+`clips` and nothing written; `write_pending` (after the learned verdicts) writes the kept
+samples and the lineage parts.
+
 Rows in: video rows from the download stage (`path` set when ok). Rows out: the same videos,
 ok with width/height/fps/n_frames/scene_spans/n_clips, dropped (too long, frame rate under
 10, a playlist rather than a video) or failed (unreadable, decode error, or any other
@@ -20,6 +26,8 @@ are written and a rerun skips it. A failed one is not: a rerun tries it again.
 """
 
 import dataclasses
+import functools
+import io
 import os
 import pathlib
 import resource
@@ -30,13 +38,14 @@ import numpy as np
 
 from pipeline import lineage
 from pipeline.clips import ClipAssembler, ClipConfig
-from pipeline.decode import DecodeConfig, DecodeError, FrameStreams
+from pipeline.decode import DecodeConfig, DecodeError, FrameStreams, geometry
 from pipeline.probe import NotAVideo, ProbeError, probe
-from pipeline.quality import QualityFilter, make_scorer, QualityConfig
+from models.quality_frames import model_frames
+from pipeline.quality import HeuristicScorer, QualityConfig, QualityFilter, content, judge, make_scorers, read_model_input
 from pipeline.rows import Batch, dropped, failed, is_ok, ok, to_batch, to_rows
 from pipeline.scenes import SceneConfig, SceneCuts
 from pipeline.shards import ShardConfig, VideoShardWriter
-from schemas.shard import FRAME_HEIGHT, FRAME_RATE, FRAME_WIDTH, encode_sample
+from schemas.shard import FRAME_HEIGHT, FRAME_RATE, FRAME_WIDTH, encode_sample, with_meta
 
 STAGE = "split"
 SHARDS = "shards"
@@ -63,9 +72,14 @@ class ProcessVideo:
         shards: ShardConfig,
         output_dir: str | os.PathLike,
         pipeline_version: str,
+        defer_learned: bool = False,
     ) -> None:
         self.split = split
-        self.quality = QualityFilter(make_scorer(quality))
+        self.deferred = read_model_input(quality.learned) if defer_learned and quality.uses_learned else None
+        if self.deferred is None:
+            self.quality = QualityFilter(make_scorers(quality))
+        else:  # only the heuristic (if configured) runs here
+            self.quality = QualityFilter([HeuristicScorer(quality.heuristic)] if quality.scorer.startswith("heuristic") else [])
         self.shards = shards
         self.output_dir = pathlib.Path(output_dir)
         self.pipeline_version = pipeline_version
@@ -118,22 +132,32 @@ class ProcessVideo:
             self._finish(row, [])
             return {**row, "timings": timings, "source_s": 0.0}
         writer = VideoShardWriter(self.output_dir / SHARDS, video["video_id"], self.shards)
+        pending = PendingClips() if self.deferred is not None else None
         try:
-            row, clips = self._split(described, info, writer, timings)
+            row, clips = self._split(described, info, writer, pending, timings)
         except Exception as error:
             writer.discard()
             if not isinstance(error, (DecodeError, OSError)):
                 raise
             reason = str(error) if isinstance(error, DecodeError) else f"decode_failed: {error}"
             return {**failed(described, "decode", reason), "timings": timings, "source_s": 0.0}
+        source_s = row["n_frames"] / float(info.fps)
+        if pending is not None:
+            return {**row, "clips": clips, "pending": pending.to_bytes(), "timings": timings, "source_s": source_s}
         self._finish(row, clips)
-        return {**row, "timings": timings, "source_s": row["n_frames"] / float(info.fps)}
+        return {**row, "timings": timings, "source_s": source_s}
 
-    def _split(self, video: dict, info, writer: VideoShardWriter, timings: dict) -> tuple[dict, list[dict]]:
+    def _split(self, video: dict, info, writer: VideoShardWriter, pending: "PendingClips | None",
+               timings: dict) -> tuple[dict, list[dict]]:
+        placed = geometry(info, self.split.decode.aspect)
+        box = None  # where the source lies inside a padded frame; the scorers judge only that
+        if placed.x > 0 or placed.y > 0:
+            box = (max(0, placed.x), max(0, placed.y), min(FRAME_WIDTH, placed.scaled_width), min(FRAME_HEIGHT, placed.scaled_height))
         cuts = SceneCuts(self.split.scenes, info.fps)
         assembler = ClipAssembler(video["video_id"], info.fps, self.split.clips)
         clips: list[dict] = []
         spent = {"detect_s": 0.0, "quality_s": 0.0, "write_s": 0.0}
+        keep_or_drop = functools.partial(self._keep_or_drop, box=box, writer=writer, pending=pending, spent=spent)
         n_frames = 0
         with FrameStreams(video["path"], info, self.split.decode) as streams:
             for chunk in streams.detection_chunks():
@@ -142,7 +166,7 @@ class ProcessVideo:
                 assembler.add_cuts(cuts.push(chunk))
                 finished = assembler.add_samples(streams.samples_before(cuts.decided_before))
                 spent["detect_s"] += time.thread_time() - clock
-                clips.extend(self._keep_or_drop(clip, frames, writer, spent) for clip, frames in finished)
+                clips.extend(keep_or_drop(clip, frames) for clip, frames in finished)
             streams.finish()
             timings["decode_s"] = streams.cpu_s
             _check_complete(n_frames, info, streams.stderr_tail())
@@ -150,7 +174,7 @@ class ProcessVideo:
             assembler.add_cuts(cuts.finish())
             finished = assembler.add_samples(streams.remaining_samples()) + assembler.finish(n_frames)
             spent["detect_s"] += time.thread_time() - clock
-            clips.extend(self._keep_or_drop(clip, frames, writer, spent) for clip, frames in finished)
+            clips.extend(keep_or_drop(clip, frames) for clip, frames in finished)
         clock = time.thread_time()
         placements = writer.commit()
         for clip in clips:
@@ -168,14 +192,17 @@ class ProcessVideo:
         )
         return row, clips
 
-    def _keep_or_drop(self, clip: dict, frames: np.ndarray | None, writer: VideoShardWriter, spent: dict) -> dict:
-        """Score a clip and, if kept, write it; its manifest row (placement filled in later)."""
-        clip = {**clip, "quality_score": None, "quality_scorer": None, "pipeline_version": self.pipeline_version}
+    def _keep_or_drop(self, clip: dict, frames: np.ndarray | None, box, writer: VideoShardWriter,
+                      pending: "PendingClips | None", spent: dict) -> dict:
+        """Score a clip and, if kept, write it (or hold it pending); its manifest row (placement
+        filled in later)."""
+        clip = {**clip, "quality_score": None, "quality_scorer": None, "quality_scores": None,
+                "embedding": None, "pipeline_version": self.pipeline_version}  # fmt: skip
         if frames is None:
             return clip
         clock = time.thread_time()
-        clip = to_rows(self.quality(to_batch([{**clip, "frames": frames}])))[0]
-        del clip["frames"]
+        clip = to_rows(self.quality(to_batch([{**clip, "frames": frames, "content_box": box}])))[0]
+        del clip["frames"], clip["content_box"]
         spent["quality_s"] += time.thread_time() - clock
         if not is_ok(clip):
             return clip
@@ -186,9 +213,37 @@ class ProcessVideo:
                          "n_frames", "quality_score", "pipeline_version")
         }  # fmt: skip
         meta.update(fps=FRAME_RATE, width=FRAME_WIDTH, height=FRAME_HEIGHT)
-        writer.write(encode_sample(frames, meta), clip["start_frame"], clip["end_frame"])
+        if pending is None:
+            writer.write(encode_sample(frames, meta), clip["start_frame"], clip["end_frame"])
+        else:
+            pending.add(clip["clip_id"], encode_sample(frames, meta), model_frames(content(frames, box), self.deferred))
         spent["write_s"] += time.thread_time() - clock
         return clip
+
+    def write_pending(self, video: dict, pending: "PendingClips") -> dict:
+        """A deferred video's row (with `clips` judged by every scorer) -> its finished row: the
+        kept clips' samples written to shards, the lineage parts written. An error row if
+        writing fails."""
+        clock = time.thread_time()
+        row = {name: value for name, value in video.items() if name not in ("clips", "pending")}
+        writer = VideoShardWriter(self.output_dir / SHARDS, video["video_id"], self.shards)
+        clips = [dict(clip) for clip in video["clips"]]
+        try:
+            for clip in clips:
+                if is_ok(clip):
+                    sample = with_meta(pending.sample(clip["clip_id"]), quality_score=clip["quality_score"])
+                    writer.write(sample, clip["start_frame"], clip["end_frame"])
+            placements = writer.commit()
+        except Exception as error:  # noqa: BLE001 - one video's failure is that video's error row
+            writer.discard()
+            return {**failed(row, "shards", f"internal: {type(error).__name__}: {error}"[:500]), "source_s": 0.0}
+        for clip in clips:
+            placement = placements.get(clip["clip_id"])
+            if placement is not None:
+                clip.update(shard=placement.shard, shard_index=placement.index, shard_offset=placement.offset)
+        self._finish(row, clips)
+        timings = {**row["timings"], "write_s": row["timings"].get("write_s", 0.0) + time.thread_time() - clock}
+        return {**row, "timings": timings}
 
     def _finish(self, video: dict, clips: list[dict]) -> None:
         stamp = lineage.now()
@@ -197,6 +252,60 @@ class ProcessVideo:
             {**video, "created_at": stamp, "updated_at": stamp},
             [{**clip, "created_at": stamp} for clip in clips],
         )
+
+
+class PendingClips:
+    """A deferred video's kept clips between processes: each clip's encoded sample and the
+    learned scorer's input, as one .npz (numpy arrays only: nothing is pickled)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray] | None = None) -> None:
+        self.arrays = dict(arrays or {})
+
+    def add(self, clip_id: str, sample: dict, prepared: np.ndarray) -> None:
+        for field, value in sample.items():
+            data = value.encode() if isinstance(value, str) else value
+            self.arrays[f"{clip_id}/sample/{field}"] = np.frombuffer(data, np.uint8)
+        self.arrays[f"{clip_id}/prepared"] = prepared
+
+    def prepared(self, clip_id: str) -> np.ndarray:
+        return self.arrays[f"{clip_id}/prepared"]
+
+    def sample(self, clip_id: str) -> dict:
+        prefix = f"{clip_id}/sample/"
+        sample = {name.removeprefix(prefix): array.tobytes() for name, array in self.arrays.items() if name.startswith(prefix)}
+        return {**sample, "__key__": sample["__key__"].decode()}
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, **self.arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "PendingClips":
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            return cls({name: archive[name] for name in archive.files})
+
+
+def score_pending(scorer, videos: Sequence[dict], pendings: Sequence["PendingClips | None"]) -> list[dict]:
+    """Deferred video rows (with `clips`; a row without is passed through) after a learned
+    scorer judged all their kept clips in one batch: each judged clip gets its verdict and its
+    `embedding` (a list), each video its share of the scoring CPU as `timings["learned_s"]`."""
+    clock = time.thread_time()
+    inputs = [pending.prepared(clip["clip_id"]) for video, pending in zip(videos, pendings) if "clips" in video
+              for clip in video["clips"] if is_ok(clip)]  # fmt: skip
+    verdicts = iter(scorer.score_prepared(inputs) if inputs else [])
+    per_clip = (time.thread_time() - clock) / max(1, len(inputs))
+    judged = []
+    for video in videos:
+        if "clips" not in video:
+            judged.append(video)
+            continue
+        count = sum(1 for clip in video["clips"] if is_ok(clip))
+        clips = judge(video["clips"], scorer.name, [next(verdicts) for _ in range(count)])
+        clips = [{**clip, "embedding": None if clip["embedding"] is None else np.asarray(clip["embedding"]).tolist()}
+                 for clip in clips]  # fmt: skip
+        judged.append({**video, "clips": clips, "timings": {**video["timings"], "learned_s": per_clip * count}})
+    return judged
 
 
 def _check_complete(n_frames: int, info, stderr_tail: str) -> None:

@@ -14,7 +14,7 @@ from pipeline.rows import reason_code
 from schemas.manifest import STATUS_OK
 
 HOUR = 3600.0
-STEPS = ("download_s", "probe_s", "decode_s", "detect_s", "quality_s", "write_s")
+STEPS = ("download_s", "probe_s", "decode_s", "detect_s", "quality_s", "learned_s", "write_s")  # learned_s: the scoring actors'
 
 
 def run_stats(videos: pa.Table, clips: pa.Table, processed: Iterable[Mapping] = (), wall_s: float | None = None) -> dict:

@@ -10,7 +10,9 @@ import pyarrow as pa
 from schemas.ids import clip_id_problem
 from schemas.validation import validate_row, validate_table
 
-MANIFEST_VERSION = "1"
+# 2: clips gained `quality_scores` (every scorer's score, in the order they judged), and
+#    `quality_scorer` names the learned model ("learned-cnn:<model id>") when it judged.
+MANIFEST_VERSION = "2"
 
 STATUS_OK = "ok"
 STATUS_DROPPED = "dropped"
@@ -27,6 +29,8 @@ SCENE_SPAN = pa.struct(
         pa.field("end_s", pa.float64(), nullable=False),
     ]
 )
+
+QUALITY_SCORE = pa.struct([pa.field("scorer", pa.string(), nullable=False), pa.field("score", pa.float32(), nullable=False)])
 
 VIDEO_SCHEMA = pa.schema(
     [
@@ -67,8 +71,9 @@ CLIP_SCHEMA = pa.schema(
         pa.field("start_s", pa.float64(), nullable=False),
         pa.field("end_s", pa.float64(), nullable=False),
         pa.field("n_frames", pa.int32(), nullable=False),
-        pa.field("quality_score", pa.float32()),
+        pa.field("quality_score", pa.float32()),  # the last scorer's (the one that dropped it, if one did)
         pa.field("quality_scorer", pa.string()),
+        pa.field("quality_scores", pa.list_(QUALITY_SCORE)),
         pa.field("status", pa.string(), nullable=False),
         pa.field("stage", pa.string()),
         pa.field("reason", pa.string()),

@@ -118,6 +118,13 @@ def decode_sample(sample: dict) -> tuple[np.ndarray, dict]:
     return strip.reshape(n, FRAME_HEIGHT, FRAME_WIDTH, 3), meta
 
 
+def with_meta(sample: dict, **changes) -> dict:
+    """A copy of an encoded sample with metadata fields changed (validated again)."""
+    meta = {**decode_meta(sample[META_FIELD]), **changes}
+    validate_row(meta, SAMPLE_META_SCHEMA, rules=_RULES)
+    return {**sample, META_FIELD: json.dumps(meta, sort_keys=True).encode()}
+
+
 def decode_meta(raw: bytes) -> dict:
     """The sample's metadata, validated against SAMPLE_META_SCHEMA and the spec's rules."""
     return read_meta(raw, SAMPLE_META_SCHEMA, META_FIELD, _RULES)

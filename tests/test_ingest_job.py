@@ -248,6 +248,26 @@ def test_the_same_job_spreads_over_a_two_node_cluster(first_run, site, tmp_path)
     assert lineage_view(tmp_path / "cluster") == lineage_view(first_run[0])
 
 
+@pytest.mark.slow
+def test_the_learned_scorer_runs_as_an_actor_pool_and_the_same_clips_land_in_the_same_places(first_run, site, tmp_path):
+    """heuristic+learned on Ray (processing tasks -> scoring actor -> write tasks): with a
+    threshold that keeps all, the clips, their shards and offsets are the heuristic run's; each
+    judged clip records both scorers' scores, and the scoring CPU is counted."""
+    from models.quality import QUALITY_MODELS, QualityModel, save_quality_model
+    from pipeline.quality import LearnedConfig, QualityConfig
+
+    save_quality_model(tmp_path / "model", QualityModel(QUALITY_MODELS["tiny"]), {"threshold": 0.5})
+    learned = LearnedConfig(model_dir=str(tmp_path / "model"), threshold=0.0)
+    config = job_config(site, tmp_path / "learned")
+    stats = run_ingest(dataclasses.replace(config, quality=QualityConfig(scorer="heuristic+learned", learned=learned)))
+    placed = lambda output: sorted((row[0], row[1], row[3], row[4], row[5]) for row in lineage_view(output)[1])  # noqa: E731
+    assert placed(tmp_path / "learned") == placed(first_run[0])
+    kept = [row for row in manifest(tmp_path / "learned")[1].to_pylist() if row["status"] == "ok"]
+    assert kept and all([score["scorer"] for score in row["quality_scores"]] == ["heuristic-v2", row["quality_scorer"]]
+                        and row["quality_scorer"].startswith("learned-cnn:") for row in kept)  # fmt: skip
+    assert stats["throughput"]["learned"]["cpu_s"] > 0
+
+
 @pytest.mark.parametrize("name", ["ingest_local.toml", "ingest_youtube.toml"])
 def test_shipped_configs_load(name):
     """Every shipped ingest config loads into IngestConfig (unknown keys would be an error)."""

@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 
-from pipeline.quality import HeuristicConfig, HeuristicScorer, QualityConfig, QualityFilter, make_scorer
+from pipeline.quality import HeuristicConfig, HeuristicScorer, QualityConfig, QualityFilter, make_scorers
 from pipeline.rows import to_batch, to_rows
 from schemas.config import ConfigError, from_dict
 
@@ -88,7 +88,7 @@ def clip_rows() -> list[dict]:
 def test_filter_scores_ok_rows_drops_rejected_and_passes_others_through():
     """Scored rows get score and scorer name; a rejected one is dropped by 'quality'; a row
     already dropped keeps its reason and gets no score."""
-    out = to_rows(QualityFilter(make_scorer(QualityConfig()))(to_batch(clip_rows())))
+    out = to_rows(QualityFilter(make_scorers(QualityConfig()))(to_batch(clip_rows())))
     assert [(row["status"], row["stage"]) for row in out] == [("ok", "split"), ("dropped", "quality"), ("dropped", "split")]
     assert out[0]["quality_score"] == 1.0 and out[0]["quality_scorer"] == "heuristic-v2"
     assert out[1]["reason"].startswith("static")
@@ -99,7 +99,7 @@ def test_filter_does_not_change_its_input():
     """The batch given to the filter is left as it was."""
     batch = to_batch(clip_rows())
     before = copy.deepcopy(batch)
-    QualityFilter(make_scorer(QualityConfig()))(batch)
+    QualityFilter(make_scorers(QualityConfig()))(batch)
     assert batch.keys() == before.keys()
     for name in batch:
         for value, original in zip(batch[name], before[name]):

@@ -1,0 +1,327 @@
+"""Training the quality model (models/quality.py) from labelled clips: plain PyTorch, one process.
+
+The paper's rule: clips labelled 5 are good, 1 bad, 2-4 left out (`positive_scores`,
+`negative_scores`). Clips are split by source video (every clip of a video on one side) into
+train, validation and test; the threshold on P(good) is chosen on validation (the lowest that
+reaches `min_precision`, so recall is as high as that precision allows), and precision,
+recall and ROC AUC are reported on test, which nothing was fitted or chosen on.
+
+Augmentation, because the labelled footage is not all footage (and, with
+`synthetic_letterbox`, to show the rule "letterboxed is bad" in every look, not only in the
+few letterboxed uploads labelled): colour (brightness, contrast,
+per-channel gain, channel order, gamma, black point) on every clip; scale (a zoom and a horizontal stretch, as a
+4:3 or 8:7 game shown full-frame looks) only on clips whose label does not hang on the
+frame's edges (`geometric_scores`): a crop can cut a face-cam's corner or a letterbox's bars
+out, which would leave a "bad" label on a clean-looking picture.
+
+With the "cnn" encoder everything is trained end to end; with "open_clip" the tower is frozen
+and only the projection and head learn.
+"""
+
+import dataclasses
+import hashlib
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.quality import QualityModel, QualityModelConfig, model_frames, pick_frames, to_tensor
+from schemas.config import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityTrainConfig:
+    """How the quality model is trained from labels."""
+
+    # Labels counted as good and as bad; others are left out (the paper: 5 against 1).
+    positive_scores: tuple[int, ...] = (5,)
+    negative_scores: tuple[int, ...] = (1,)
+    # Fractions of source videos held out for choosing the threshold and for the test figures.
+    validation_fraction: float = 0.15
+    test_fraction: float = 0.25
+    # The threshold: the lowest whose validation precision reaches min_precision; 0 = `threshold`.
+    min_precision: float = 0.97
+    threshold: float = 0.5
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    # Frames kept per clip in memory; each step picks `frames` of them at random.
+    candidate_frames: int = 8
+    # Labels whose clips may be zoomed and stretched (see the module docstring).
+    geometric_scores: tuple[int, ...] = (1, 4, 5)
+    # Share of good training clips turned into letterboxed ones labelled bad (0 = none).
+    synthetic_letterbox: float = 0.0
+    # Largest zoom and horizontal stretch of the scale augmentation (1 = none).
+    max_zoom: float = 1.4
+    max_stretch: float = 1.8
+    seed: int = 0
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+
+    def __post_init__(self):
+        if not self.positive_scores or not self.negative_scores or set(self.positive_scores) & set(self.negative_scores):
+            raise ConfigError("positive_scores and negative_scores must be non-empty and disjoint", "positive_scores")
+        if not (0 < self.test_fraction < 1 and 0 <= self.validation_fraction < 1 and self.test_fraction + self.validation_fraction < 1):
+            raise ConfigError("need 0 < test_fraction, 0 <= validation_fraction, and their sum < 1", "test_fraction")
+        if self.epochs < 1 or self.batch_size < 2 or self.candidate_frames < 1:
+            raise ConfigError("epochs >= 1, batch_size >= 2 and candidate_frames >= 1 are required", "epochs")
+
+
+@dataclasses.dataclass
+class LabelledClips:
+    """Clips in memory: their 1-5 scores, source video ids, M candidate frames each for
+    training, and the scorer's own input for evaluation (None: taken from the candidates)."""
+
+    clip_ids: list[str]
+    video_ids: list[str]
+    scores: np.ndarray  # (N,) int
+    frames: np.ndarray  # (N, M, H, W, 3) uint8
+    model_frames: np.ndarray | None = None  # (N, K, h, w, 3) uint8, models/quality.py model_frames
+
+
+def split_by_video(video_ids: list[str], validation_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+    """Each clip's split (0 train, 1 validation, 2 test), decided by a hash of its source video,
+    so a video's clips stay together and the same video lands in the same split every run."""
+    def position(video_id: str) -> float:
+        return int.from_bytes(hashlib.sha256(f"{seed}:{video_id}".encode()).digest()[:8], "big") / 2**64
+
+    places = np.array([position(video_id) for video_id in video_ids])
+    return np.where(places < test_fraction, 2, np.where(places < test_fraction + validation_fraction, 1, 0))
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (the probability a random positive outscores a random negative,
+    ties counted half); nan without both classes."""
+    positives, negatives = scores[labels == 1], scores[labels == 0]
+    if not len(positives) or not len(negatives):
+        return float("nan")
+    greater = (positives[:, None] > negatives[None, :]).sum() + 0.5 * (positives[:, None] == negatives[None, :]).sum()
+    return float(greater / (len(positives) * len(negatives)))
+
+
+def precision_recall(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> tuple[float, float]:
+    kept = probabilities >= threshold
+    true_kept = int((kept & (labels == 1)).sum())
+    precision = true_kept / int(kept.sum()) if kept.any() else 1.0
+    recall = true_kept / int((labels == 1).sum()) if (labels == 1).any() else 1.0
+    return precision, recall
+
+
+def choose_threshold(labels: np.ndarray, probabilities: np.ndarray, min_precision: float, fallback: float) -> float:
+    """The lowest threshold whose precision reaches min_precision (halfway between the lowest
+    qualifying score and the one below it); `fallback` when none does or there is nothing to
+    choose on."""
+    if min_precision <= 0 or not (labels == 1).any():
+        return fallback
+    candidates = np.sort(np.unique(probabilities))
+    for index, threshold in enumerate(candidates):
+        if precision_recall(labels, probabilities, float(threshold))[0] >= min_precision:
+            # halfway down to the next lower score: the same clips kept, with a margin for
+            # footage that scores a little lower than the validation clips did
+            return float(threshold if index == 0 else (threshold + candidates[index - 1]) / 2)
+    return fallback
+
+
+def augment(clips: torch.Tensor, geometric: torch.Tensor, size: tuple[int, int], config: QualityTrainConfig,
+            generator: torch.Generator) -> torch.Tensor:
+    """clips (B, K, 3, H, W) in [0, 1] -> augmented (B, K, 3, h, w); `geometric` (B,) bool says
+    which clips may be zoomed and stretched. One draw per clip, shared by its frames."""
+    B, K = clips.shape[:2]
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(B, generator=generator)
+
+    zoom = torch.where(geometric, uniform(1.0, config.max_zoom), torch.ones(B))
+    stretch = torch.where(geometric & (torch.rand(B, generator=generator) < 0.5), uniform(1.0, config.max_stretch), torch.ones(B))
+    scale_x, scale_y = 1 / (zoom * stretch), 1 / zoom  # the part of the frame that stays in view
+    theta = torch.zeros(B, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = scale_x, scale_y
+    theta[:, 0, 2] = (1 - scale_x) * (2 * torch.rand(B, generator=generator) - 1)  # anywhere the view fits
+    theta[:, 1, 2] = (1 - scale_y) * (2 * torch.rand(B, generator=generator) - 1)
+    frames = clips.flatten(0, 1)  # (B*K, 3, H, W)
+    grid = F.affine_grid(theta.repeat_interleave(K, 0), [B * K, 3, *size], align_corners=False)
+    frames = F.grid_sample(frames, grid, mode="bilinear", align_corners=False).view(B, K, 3, *size)
+    # colour: brightness, contrast about the clip's mean, per-channel gain, and now and then a channel order
+    brightness = uniform(0.6, 1.4).view(B, 1, 1, 1, 1)
+    contrast = uniform(0.7, 1.3).view(B, 1, 1, 1, 1)
+    gain = (0.8 + 0.4 * torch.rand(B, 1, 3, 1, 1, generator=generator))
+    mean = frames.mean(dim=(1, 2, 3, 4), keepdim=True)
+    frames = ((frames - mean) * contrast + mean) * brightness * gain
+    order = torch.stack([torch.randperm(3, generator=generator) for _ in range(B)])
+    shuffle = torch.rand(B, generator=generator) < 0.3
+    order[~shuffle] = torch.arange(3)
+    frames = torch.gather(frames, 2, order.view(B, 1, 3, 1, 1).expand_as(frames)).clamp(0, 1)
+    # levels: a gamma, and for half the clips a raised black point, which turns dim skies black
+    # (as in night, underground and castle levels) while tiles and sprites stay lit
+    gamma = uniform(0.7, 1.6).view(B, 1, 1, 1, 1)
+    black = torch.where(torch.rand(B, generator=generator) < 0.5, uniform(0.0, 0.15), torch.zeros(B)).view(B, 1, 1, 1, 1)
+    return ((frames ** gamma - black) / (1 - black)).clamp(0, 1)
+
+
+def letterbox_some(clips: torch.Tensor, targets: torch.Tensor, geometric: torch.Tensor, fraction: float,
+                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Turn about `fraction` of the good clips (B, K, 3, H, W) into letterboxed ones, labelled
+    bad: the picture shrunk between black bars, top and bottom or at the sides, as uploads show
+    it. The labelled footage holds few letterboxed uploads of each shape; the rule is general."""
+    chosen = (targets == 1) & (torch.rand(len(targets), generator=generator) < fraction)
+    if not chosen.any():
+        return clips, targets, geometric
+    clips, targets, geometric = clips.clone(), targets.clone(), geometric.clone()
+    H, W = clips.shape[-2:]
+    for index in chosen.nonzero().flatten().tolist():
+        share = 0.6 + 0.3 * float(torch.rand(1, generator=generator))
+        sides = bool(torch.rand(1, generator=generator) < 0.5)
+        height, width = (H, round(W * share)) if sides else (round(H * share), W)
+        inner = F.interpolate(clips[index], size=(height, width), mode="area")  # (K, 3, h, w)
+        clips[index] = 0.0
+        top, left = (H - height) // 2, (W - width) // 2
+        clips[index, :, :, top:top + height, left:left + width] = inner
+        targets[index], geometric[index] = 0.0, False
+    return clips, targets, geometric
+
+
+def model_input(frames: np.ndarray, count: int, size: tuple[int, int], generator: torch.Generator | None) -> torch.Tensor:
+    """frames (B, M, H, W, 3) uint8 -> (B, count, 3, h, w) in [0, 1]: `count` of the M
+    candidates, at random in order when `generator` is given, else evenly spaced."""
+    B, M = frames.shape[:2]
+    if generator is None:
+        picks = np.tile(((np.arange(count) + 0.5) * M / count).astype(int), (B, 1))
+    else:
+        picks = np.sort(torch.stack([torch.randperm(M, generator=generator)[:count] for _ in range(B)]).numpy(), axis=1) \
+            if count <= M else torch.randint(M, (B, count), generator=generator).sort(dim=1).values.numpy()
+    chosen = frames[np.arange(B)[:, None], picks]  # (B, count, H, W, 3)
+    tensor = torch.from_numpy(np.ascontiguousarray(chosen)).permute(0, 1, 4, 2, 3).float().div_(255.0)
+    if generator is None and tensor.shape[-2:] != size:
+        tensor = F.interpolate(tensor.flatten(0, 1), size=size, mode="area").view(B, count, 3, *size)
+    return tensor
+
+
+def predict(model: QualityModel, clips: LabelledClips, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """P(good) (N,) and embeddings (N, D) of clips, as the learned scorer sees them."""
+    config = model.config
+    model.eval()
+    probabilities, embeddings = [], []
+    with torch.inference_mode():
+        for start in range(0, len(clips.scores), batch_size):
+            if clips.model_frames is not None:
+                inputs = to_tensor(clips.model_frames[start:start + batch_size])
+            else:
+                inputs = model_input(clips.frames[start:start + batch_size], config.frames, (config.height, config.width), None)
+            logits, embedding = model(inputs)
+            probabilities.append(torch.sigmoid(logits).numpy())
+            embeddings.append(embedding.numpy())
+    if not probabilities:
+        return np.zeros(0), np.zeros((0, config.embed_dim), np.float32)
+    return np.concatenate(probabilities), np.concatenate(embeddings)
+
+
+def binary_labels(scores: np.ndarray, config: QualityTrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(used, label): which clips the rule counts, and 1 for good, 0 for bad."""
+    good, bad = np.isin(scores, config.positive_scores), np.isin(scores, config.negative_scores)
+    return good | bad, good.astype(np.int64)
+
+
+def train_quality_model(clips: LabelledClips, model_config: QualityModelConfig, config: QualityTrainConfig,
+                        log=print) -> tuple[QualityModel, dict]:
+    """Train on the rule's clips of the train split; (model, info) with the chosen threshold and
+    the validation and test figures."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    started, cpu_started = time.monotonic(), time.process_time()
+    used, labels = binary_labels(clips.scores, config)
+    split = split_by_video(clips.video_ids, config.validation_fraction, config.test_fraction, config.seed)
+    train_index = np.flatnonzero(used & (split == 0))
+    if len(set(labels[train_index])) < 2:
+        raise ValueError(f"the train split needs good and bad clips under the rule; it has {len(train_index)} clips, "
+                         f"{int(labels[train_index].sum())} good")  # fmt: skip
+    model = QualityModel(model_config)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    steps = config.epochs * max(1, len(train_index) // config.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.learning_rate, total_steps=steps, pct_start=0.15)
+    positives = labels[train_index].mean()
+    weight = torch.tensor((1 - positives) / positives)  # balance the classes
+    size = (model_config.height, model_config.width)
+    geometric_ok = np.isin(clips.scores, config.geometric_scores)
+    step = 0
+    for epoch in range(config.epochs):
+        model.train()
+        order = train_index[torch.randperm(len(train_index), generator=generator).numpy()]
+        total = 0.0
+        for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
+            batch = order[start:start + config.batch_size]
+            full = model_input(clips.frames[batch], model_config.frames, size, generator)
+            targets, geometric = torch.from_numpy(labels[batch]).float(), torch.from_numpy(geometric_ok[batch])
+            if config.synthetic_letterbox > 0:
+                full, targets, geometric = letterbox_some(full, targets, geometric, config.synthetic_letterbox, generator)
+            inputs = augment(full, geometric, size, config, generator)
+            logits, _ = model(inputs)
+            loss = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            total += float(loss.detach()) * len(batch)
+        log(f"epoch {epoch + 1}/{config.epochs}: loss {total / max(1, len(order)):.4f} ({time.monotonic() - started:.0f} s)")
+    probabilities, _ = predict(model, clips)
+    validation = used & (split == 1)
+    threshold = choose_threshold(labels[validation], probabilities[validation], config.min_precision, config.threshold)
+    info = {
+        "threshold": threshold,
+        "rule": {"positive_scores": list(config.positive_scores), "negative_scores": list(config.negative_scores)},
+        "train": {"clips": int(len(train_index)), "steps": step, "wall_s": round(time.monotonic() - started, 1),
+                  "cpu_s": round(time.process_time() - cpu_started, 1)},
+        "validation": figures(labels[validation], probabilities[validation], threshold),
+        "test": figures(labels[used & (split == 2)], probabilities[used & (split == 2)], threshold),
+        "test_videos": sorted({clips.video_ids[i] for i in np.flatnonzero(split == 2)}),
+    }  # fmt: skip
+    return model, info
+
+
+def figures(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict:
+    precision, recall = precision_recall(labels, probabilities, threshold)
+    return {"clips": int(len(labels)), "good": int(labels.sum()), "precision": round(precision, 4),
+            "recall": round(recall, 4), "roc_auc": _rounded(roc_auc(labels, probabilities))}  # fmt: skip
+
+
+def _rounded(value: float) -> float | None:
+    return None if np.isnan(value) else round(value, 4)  # JSON has no NaN
+
+
+def load_labelled_clips(runs: list[str], labels: "pa.Table", candidate_frames: int,
+                        model_config: QualityModelConfig) -> LabelledClips:
+    """The labelled clips found in the shards of ingest runs (their manifests say which shard
+    holds each): `candidate_frames` evenly spaced frames of each, and the model's input as the
+    scorer makes it. Labels of clips no run kept are skipped."""
+    import pathlib
+
+    import pyarrow.parquet as pq
+
+    from schemas.manifest import RUN_CLIPS_FILE, RUN_SHARDS_DIR
+    from schemas.shard import decode_sample
+    from schemas.shard_io import iter_samples
+
+    score_of = dict(zip(labels.column("clip_id").to_pylist(), labels.column("score").to_pylist()))
+    clip_ids, video_ids, scores, frames, inputs = [], [], [], [], []
+    for run in runs:
+        manifest = pq.read_table(pathlib.Path(run) / RUN_CLIPS_FILE, columns=["clip_id", "video_id", "shard", "status"])
+        shards = sorted({shard for shard, clip_id, status in zip(*(manifest.column(n).to_pylist() for n in ("shard", "clip_id", "status")))
+                         if status == "ok" and clip_id in score_of})  # fmt: skip
+        for shard in shards:
+            path = pathlib.Path(run) / RUN_SHARDS_DIR / shard
+            for sample in iter_samples(str(path)):
+                if sample["__key__"] not in score_of:
+                    continue
+                clip_frames, meta = decode_sample(sample)
+                clip_ids.append(meta["clip_id"])
+                video_ids.append(meta["video_id"])
+                scores.append(score_of[meta["clip_id"]])
+                frames.append(pick_frames(clip_frames, candidate_frames))
+                inputs.append(model_frames(clip_frames, model_config))
+    if not frames:
+        raise ValueError(f"no labelled clip was found in the shards of {runs}")
+    return LabelledClips(clip_ids, video_ids, np.array(scores), np.stack(frames), np.stack(inputs))
