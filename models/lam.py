@@ -82,7 +82,9 @@ class LatentActionModel(nn.Module):
         query = self.action_query.to(x.dtype).expand(*x.shape[:2], 1, -1)  # (B, T, 1, D)
         x = self.encoder(torch.cat([query, x], dim=2))  # (B, T, 1+S, D)
         summary = self.encoder_out(x[:, :, 0])  # (B, T, code_dim): each frame's query token
-        return summary[:, 1:] - summary[:, :-1]  # a_t: how the summary changes from frame t to t+1
+        if self.config.action == "change":
+            return summary[:, 1:] - summary[:, :-1]  # a_t: how the summary changes from frame t to t+1
+        return summary[:, 1:]  # a_t: frame t+1's query, which has seen frames <= t+1
 
     def forward(self, video: torch.Tensor) -> LAMOutput:
         """video: (B, T, C, H, W) in [0, 1], 2 <= T <= max_frames -> predicted frames 1..T-1, actions, loss."""
@@ -92,22 +94,28 @@ class LatentActionModel(nn.Module):
         latent = self.encode_actions(patches)  # (B, T-1, code_dim)
         quantized = self.quantizer(latent)
         actions = quantized.quantized
-        if self.training and config.unquantized_fraction > 0:
+        mixed = self.training and config.unquantized_fraction > 0
+        if mixed:
             continuous = torch.rand(*actions.shape[:-1], 1, device=actions.device) < config.unquantized_fraction
             actions = torch.where(continuous, latent.float(), actions)  # (B, T-1, code_dim)
-        x = self.decoder_in(patches[:, :-1]) + self.action_in(actions)[:, :, None]  # (B, T-1, S, D)
-        predicted = self.decoder_out(self.decoder(x))  # (B, T-1, S, p*p*C)
-        change = from_patches(predicted, config.patch_size, config.frame_height, config.frame_width)
-        recon = video[:, :-1] + change  # (B, T-1, C, H, W): frame t plus the predicted change
+        recon = self._predict(video, patches, actions)
         target = video[:, 1:]
         recon_mse = F.mse_loss(recon.float(), target)
         with torch.no_grad():
-            clamped_mse = F.mse_loss(recon.float().clamp(0, 1), target)
+            # PSNR through the codes alone: what inference gives
+            through_codes = self._predict(video, patches, quantized.quantized) if mixed else recon
+            clamped_mse = F.mse_loss(through_codes.float().clamp(0, 1), target)
         metrics = {"recon_mse": recon_mse.detach(), "psnr": -10 * torch.log10(clamped_mse.clamp_min(1e-10))}
-        # per-element weighting (see the module docstring)
-        quantizer_weight = config.quantizer.code_dim / (config.channels * config.frame_height * config.frame_width)
-        loss = recon_mse + quantizer_weight * quantized.loss
+        loss = recon_mse + config.quantizer_weight * quantized.loss
         return LAMOutput(recon, quantized.codes, loss, metrics | quantized.metrics)
+
+    def _predict(self, video: torch.Tensor, patches: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Frames 1..T-1 from frames 0..T-2 and actions (B, T-1, code_dim) -> (B, T-1, C, H, W)."""
+        config = self.config
+        x = self.decoder_in(patches[:, :-1]) + self.action_in(actions)[:, :, None]  # (B, T-1, S, D)
+        predicted = self.decoder_out(self.decoder(x))  # (B, T-1, S, p*p*C)
+        change = from_patches(predicted, config.patch_size, config.frame_height, config.frame_width)
+        return video[:, :-1] + change  # frame t plus the predicted change
 
     @torch.no_grad()
     def infer_actions(self, video: torch.Tensor) -> torch.Tensor:
