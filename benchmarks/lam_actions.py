@@ -91,7 +91,7 @@ def measure(checkpoints: pathlib.Path, held_out: list[str], corpus: pathlib.Path
     lam = load_trained(latest_checkpoint(checkpoints), "lam")
     windows = read_windows(EvalConfig(tokenizer_checkpoint="", lam_checkpoint=str(checkpoints), dynamics_checkpoint="",
                                       clips=tuple(held_out), output_dir="", corpus_dir=str(corpus),
-                                      window_frames=args.window_frames, max_windows=args.windows))
+                                      window_frames=args.window_frames, max_windows=args.windows, t=1))
     latent, psnrs = [], []
     with torch.no_grad():
         for first in range(0, len(windows.frames), 16):
@@ -121,6 +121,7 @@ def main() -> None:
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as scratch:
         work = args.work or pathlib.Path(scratch)
+        work.mkdir(parents=True, exist_ok=True)
         shards_dir, corpus = (args.shards, args.corpus) if args.shards else ingest_world(work, args.videos)
         from jobs.eval import held_out_shards
         from schemas.shard_io import list_shards
