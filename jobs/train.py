@@ -267,6 +267,7 @@ class MetricsFollower:
         self.path, self.callback, self.poll_s = path, callback, poll_s
         self._offset = path.stat().st_size if path.is_file() else 0  # a resumed run's old records are not news
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # one reader at a time: each record is reported once
         self._thread = threading.Thread(target=self._follow, name="metrics-follower", daemon=True)
 
     def __enter__(self) -> "MetricsFollower":
@@ -283,17 +284,18 @@ class MetricsFollower:
             self._read_new()
 
     def _read_new(self) -> None:
-        if not self.path.is_file():
-            return
-        with open(self.path, "rb") as handle:
-            handle.seek(self._offset)
-            data = handle.read()
-        complete = data[:data.rfind(b"\n") + 1]  # a line still being written waits for the next poll
-        self._offset += len(complete)
-        for line in complete.splitlines():
-            record = json.loads(line)
-            if "event" not in record:
-                self.callback(record)
+        with self._lock:
+            if not self.path.is_file():
+                return
+            with open(self.path, "rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+            complete = data[:data.rfind(b"\n") + 1]  # a line still being written waits for the next poll
+            self._offset += len(complete)
+            for line in complete.splitlines():
+                record = json.loads(line)
+                if "event" not in record:
+                    self.callback(record)
 
 
 def describe(record: dict, total: int) -> str:
