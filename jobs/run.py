@@ -236,7 +236,7 @@ def run(config: RunConfig) -> dict:
              logging_config=ray.LoggingConfig(log_level="ERROR"))
     if not interactive():
         ray.data.DataContext.get_current().enable_progress_bars = False
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notes on progress bars and resources
     try:
         stats = _ingest(config, output)
         summary = {"output_dir": str(output), "ingest": {"videos": stats["videos"], "clips": stats["clips"]}}

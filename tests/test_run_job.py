@@ -50,7 +50,7 @@ batch_size = 2
 
 [corpus]
 seed = 3
-videos = 3
+videos = 4
 offtopic = 1
 min_duration_s = 12.0
 max_duration_s = 16.0
@@ -61,7 +61,7 @@ max_duration_s = 16.0
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
 
-    assert summary["ingest"]["videos"]["ok"] == 2  # the on-topic uploads; the off-topic one is not searched up
+    assert summary["ingest"]["videos"]["ok"] == 3  # the on-topic uploads; the off-topic one is not searched up
     kept = summary["ingest"]["clips"]["kept"]
     assert kept > 0
     clips = pq.read_table(output / "ingest" / "manifest" / "clips.parquet").to_pylist()
