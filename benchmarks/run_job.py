@@ -55,11 +55,13 @@ class CpuAccount:
         return self._children() - self._start
 
     def close(self) -> None:
-        if self.method == "cgroup":
+        """Remove the cgroup once Ray's last processes have left it (they exit just after the job)."""
+        for _ in range(30 if self.method == "cgroup" else 0):
             try:
                 self.group.rmdir()
+                return
             except OSError:
-                pass  # a straggler still in it; the folder is empty of files and harmless
+                time.sleep(1)
 
     @staticmethod
     def _children() -> float:
