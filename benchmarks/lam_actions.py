@@ -101,7 +101,14 @@ def measure(checkpoints: pathlib.Path, held_out: list[str], corpus: pathlib.Path
     agreement = action_agreement(torch.cat(latent).numpy().ravel(), windows.true_actions.ravel(),
                                  lam.config.quantizer.num_codes, N_ACTIONS)
     return {"nmi": agreement.nmi, "accuracy": agreement.accuracy, "transitions": agreement.count,
-            "codes_used": int((agreement.confusion.sum(1) > 0).sum()), "psnr_through_codes": sum(psnrs) / len(windows.frames)}
+            "codes_used": int((agreement.confusion.sum(1) > 0).sum()), "psnr_through_codes": sum(psnrs) / len(windows.frames),
+            "psnr_copying_the_last_frame": copy_psnr(windows.frames)}
+
+
+def copy_psnr(frames) -> float:
+    """The peer: PSNR of predicting each frame as the one before it, over (N, T, H, W, 3) uint8 windows."""
+    error = (frames[:, 1:].astype("float64") - frames[:, :-1]) / 255
+    return float(-10 * torch.log10(torch.tensor((error ** 2).mean())))
 
 
 def main() -> None:
@@ -145,7 +152,8 @@ def main() -> None:
             rows = [r for r in results if r["variant"] == name]
             mean = lambda key: sum(r[key] for r in rows) / len(rows)
             print(f"{name:<10} NMI {mean('nmi'):.3f}  accuracy {mean('accuracy'):.3f}  "
-                  f"PSNR through codes {mean('psnr_through_codes'):.2f} dB  ({len(rows)} seeds)")
+                  f"PSNR through codes {mean('psnr_through_codes'):.2f} dB (copying the last frame: "
+                  f"{mean('psnr_copying_the_last_frame'):.2f})  ({len(rows)} seeds)")
 
 
 if __name__ == "__main__":
