@@ -94,7 +94,7 @@ def measure_training(config: DynamicsConfig, batch: int, compile_scope: str | No
     parameters = sum(p.numel() for p in model.parameters())
     return {"tokens/s": batch * config.max_frames * config.token_height * config.token_width / per_step,
             "mfu": None if peak is None else flops / per_step / peak, "warmup_s": warmup,
-            "batch": batch, "parameters": parameters}
+            "batch": batch, "parameters": parameters, "step_s": per_step, "step": step}
 
 
 def largest_fitting_batch(config: DynamicsConfig, candidates: list[int], device: torch.device, **kwargs) -> dict:
@@ -141,6 +141,13 @@ class GraphedFramePredictor(FramePredictor):
         self.static_action.copy_(action)
         self.graph.replay()
         return self.static_logits
+
+
+def generation_config(smoke: bool) -> DynamicsConfig:
+    """The small dynamics model, or in smoke mode the tiny one on a 4x6 token grid."""
+    if smoke:
+        return dataclasses.replace(load_model_configs("tiny").dynamics, token_height=4, token_width=6)
+    return load_model_configs("small").dynamics
 
 
 def measure_generation(config: DynamicsConfig, mode: str, device: torch.device, seconds: float,
@@ -211,10 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as error:  # one failed measurement must not lose the others
             rows.append((name, "failed", f"{type(error).__name__}: {error}"[:200]))
 
-    generation_config = load_model_configs("tiny" if smoke else "small").dynamics
     steps, context_frames, new_frames = (4, 2, 2) if smoke else (25, 4, 8)
-    if smoke:
-        generation_config = dataclasses.replace(generation_config, token_height=4, token_width=6)
     for mode, label in (("recompute", "no cache"), ("cache", "KV cache"), ("graph", "KV cache + CUDA graph")):
         name = f"generation {'tiny' if smoke else 'small'}, {label}"
         if mode == "graph" and device.type != "cuda":
@@ -222,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"{name} ...", flush=True)
         try:
-            result = measure_generation(generation_config, mode, device, slice_seconds, steps, context_frames,
+            result = measure_generation(generation_config(smoke), mode, device, slice_seconds, steps, context_frames,
                                         new_frames)
             rows.append((name, f"{result['frames/s']:.2f} frames/s",
                          f"{steps} MaskGIT steps, batch 1, {context_frames}-frame context, {new_frames} new frames"))

@@ -22,6 +22,7 @@ COMMANDS = {
     "verify": ("jobs.verify", "check a release: checksums, every sample against the manifest, schemas, split rule"),
     "play": ("jobs.play", "one image in, a generated frame per chosen latent action out (trained tokenizer + dynamics)"),
     "rollout": ("jobs.rollout", "an action sequence as an MP4/GIF, and a grid of what each latent action does over time"),
+    "quality": ("jobs.quality", "the learned quality filter: label clips, labels from the offline world, train the model"),
     "eval": ("jobs.eval", "the paper's measures on held-out clips (PSNR, SSIM, next-frame PSNR, ΔtPSNR, FVD, action NMI) + report"),
 }
 

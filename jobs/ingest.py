@@ -36,6 +36,7 @@ import time
 
 from jobs.resources import WorkerResources
 from pipeline import lineage
+from pipeline.dedup import DedupConfig, dedup_run
 from pipeline.download import Download, DownloadConfig
 from pipeline.keywords import KeywordFilter
 from pipeline.output_lock import OutputLock
@@ -91,6 +92,8 @@ class IngestConfig:
     download: DownloadConfig = DownloadConfig()
     split: SplitConfig = SplitConfig()
     quality: QualityConfig = QualityConfig()
+    # Near-duplicate removal over the learned scorer's embeddings, after every video is written.
+    dedup: DedupConfig = DedupConfig()
     shards: ShardConfig = ShardConfig()
     ray: RaySection = RaySection()
 
@@ -269,6 +272,9 @@ def _run_locked(config: IngestConfig) -> dict:
     unfinished = [row for row in finished if not lineage.is_finished(output, row["video_id"])]  # errors: retried next run
     others = [{**row, "pipeline_version": PIPELINE_VERSION, "created_at": stamp, "updated_at": stamp}
               for row in rejected + unfinished]  # fmt: skip
+    if config.dedup.enabled:
+        duplicates = dedup_run(output, config.dedup, config.shards)
+        print(f"dedup: {len(duplicates)} near-duplicate clips dropped", file=sys.stderr)
     videos, clips = lineage.consolidate(output, others)
     stats = run_stats(videos, clips, finished, wall_s=time.monotonic() - started)
     stats["failed_queries"] = found.failed_queries  # a query is no video row, so its reason is kept here

@@ -29,6 +29,7 @@ class TransformerConfig:
     mlp_ratio: float = 4.0  # MLP hidden width = mlp_ratio * model_dim, rounded to 64
     qk_norm: bool = True  # RMS-normalise queries and keys per head (the paper's fix at scale)
     activation_checkpointing: bool = False  # recompute each block in backward to save memory
+    temporal: bool = True  # causal temporal attention in each block; false: frames are independent (spatial only)
 
     @property
     def attention_dim(self) -> int:

@@ -49,14 +49,15 @@ def attention_forward_flops(model: nn.Module, batch_shape: Sequence[int]) -> flo
 def _stack_matmul_flops(stack: StackShape) -> float:
     config = stack.config
     D, A = config.model_dim, config.attention_dim
-    block_weights = 2 * 4 * D * A + 2 * D * config.mlp_dim  # spatial and temporal QKV + out, MLP
+    attentions = 2 if config.temporal else 1
+    block_weights = attentions * 4 * D * A + 2 * D * config.mlp_dim  # spatial (and temporal) QKV + out, MLP
     return config.num_layers * 2 * block_weights * stack.batch * stack.frames * stack.tokens_per_frame
 
 
 def _stack_attention_flops(stack: StackShape) -> float:
     B, T, S, A = stack.batch, stack.frames, stack.tokens_per_frame, stack.config.attention_dim
     spatial = 4 * B * T * S ** 2 * A
-    temporal = 4 * B * S * T * (T + 1) / 2 * A
+    temporal = 4 * B * S * T * (T + 1) / 2 * A if stack.config.temporal else 0
     return stack.config.num_layers * (spatial + temporal)
 
 

@@ -113,8 +113,8 @@ class STBlock(nn.Module):
         super().__init__()
         self.spatial_norm = RMSNorm(config.model_dim)
         self.spatial = Attention(config)
-        self.temporal_norm = RMSNorm(config.model_dim)
-        self.temporal = Attention(config)
+        self.temporal_norm = RMSNorm(config.model_dim) if config.temporal else None
+        self.temporal = Attention(config) if config.temporal else None
         self.mlp_norm = RMSNorm(config.model_dim)
         self.mlp = MLP(config)
 
@@ -123,6 +123,8 @@ class STBlock(nn.Module):
         B, T, S, D = x.shape
         h = self.spatial_norm(x).reshape(B * T, S, D)  # (B*T, S, D): one sequence per frame
         x = x + self.spatial(h, is_causal=False).view(B, T, S, D)
+        if self.temporal is None:  # a spatial-only stack: frames never see each other
+            return x + self.mlp(self.mlp_norm(x))
         h = self.temporal_norm(x).transpose(1, 2).reshape(B * S, T, D)  # (B*S, T, D): one per position
         h = self.temporal(h, is_causal=True, cache=cache)
         x = x + h.view(B, S, T, D).transpose(1, 2)  # (B, T, S, D)
@@ -136,7 +138,8 @@ class STTransformer(nn.Module):
         super().__init__()
         self.config = config
         self.spatial_position = nn.Parameter(torch.empty(tokens_per_frame, config.model_dim))
-        self.temporal_position = nn.Parameter(torch.empty(max_frames, config.model_dim))
+        # a spatial-only stack treats every frame alike: no frame positions
+        self.temporal_position = nn.Parameter(torch.empty(max_frames, config.model_dim)) if config.temporal else None
         self.blocks = nn.ModuleList(STBlock(config) for _ in range(config.num_layers))
         self.norm = RMSNorm(config.model_dim)
         self.init_weights()
@@ -148,14 +151,16 @@ class STTransformer(nn.Module):
             if isinstance(module, nn.RMSNorm):
                 module.reset_parameters()
         nn.init.normal_(self.spatial_position, std=0.02)
-        nn.init.normal_(self.temporal_position, std=0.02)
+        if self.temporal_position is not None:
+            nn.init.normal_(self.temporal_position, std=0.02)
         for module in self.blocks.modules():
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=0.02)
-        # projections into the residual stream (3 per block) scaled down with depth
+        # projections into the residual stream (3 per block, 2 without temporal attention) scaled down with depth
         for block in self.blocks:
-            for projection in (block.spatial.proj, block.temporal.proj, block.mlp.proj):
-                nn.init.normal_(projection.weight, std=0.02 / math.sqrt(3 * self.config.num_layers))
+            projections = [block.spatial.proj, block.mlp.proj] + ([block.temporal.proj] if block.temporal else [])
+            for projection in projections:
+                nn.init.normal_(projection.weight, std=0.02 / math.sqrt(len(projections) * self.config.num_layers))
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """x: (B, T, S, D) embedded tokens -> (B, T, S, D).
@@ -163,11 +168,12 @@ class STTransformer(nn.Module):
         With a cache, the T frames are frames cache.position, ..., cache.position + T - 1 of
         the video; their temporal keys and values are written into the cache.
         """
-        T = x.shape[1]
-        frames = torch.arange(T, device=x.device)
-        if cache is not None:
-            frames = frames + cache.position
-        x = x + self.spatial_position + self.temporal_position[frames][:, None]  # (T, 1, D) over S
+        x = x + self.spatial_position
+        if self.temporal_position is not None:
+            frames = torch.arange(x.shape[1], device=x.device)
+            if cache is not None:
+                frames = frames + cache.position
+            x = x + self.temporal_position[frames][:, None]  # (T, 1, D) over S
         checkpointing = self.config.activation_checkpointing and self.training and torch.is_grad_enabled()
         for index, block in enumerate(self.blocks):
             if cache is not None:

@@ -5,6 +5,11 @@ grid at patch 4), an ST-transformer encoder maps them to code_dim vectors, a vec
 quantiser snaps each to one of num_codes codes, and an ST-transformer decoder maps the codes
 back to pixels. Both transformers are causal in time, so the tokens of frame t depend only
 on frames <= t: a generated frame can be decoded without waiting for later ones.
+
+With `temporal = false` in the encoder and decoder configs the tokenizer is spatial only (a
+plain ViT VQ-VAE): every frame is coded on its own. The tiny and small configs are, because
+at equal compute that learns faster than the ST design (benchmarks/RESULTS.md, issue 12);
+the paper config keeps the ST design.
 """
 
 from typing import NamedTuple

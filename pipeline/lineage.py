@@ -1,6 +1,8 @@
 """The lineage manifest on disk: per-video parts while a job runs, two Parquet tables after.
 
     parts/<video_key>.clips.parquet    every clip cut from the video (CLIP_SCHEMA)
+    parts/<video_key>.embeddings.parquet  the embeddings of its kept clips, where the scorer
+                                       made them (schemas/embeddings.py; for pipeline/dedup.py)
     parts/<video_key>.video.parquet    the video's row (VIDEO_SCHEMA), written last: its
                                        presence means the video is finished
     manifest/videos.parquet            every video of the run: the search's rejects, and
@@ -22,7 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.ids import video_key
-from schemas.manifest import CLIP_SCHEMA, VIDEO_SCHEMA, validate_clip_table, validate_video_table
+from schemas.embeddings import embeddings_table
+from schemas.manifest import CLIP_SCHEMA, STATUS_OK, VIDEO_SCHEMA, validate_clip_table, validate_video_table
 from schemas.shard_io import AtomicFile
 
 PARTS = "parts"
@@ -73,8 +76,12 @@ def read_parts(video_part: pathlib.Path) -> tuple[pa.Table, pa.Table] | None:
 
 
 def write_parts(output_dir: str | os.PathLike, video: dict, clips: Sequence[dict]) -> None:
-    """Write a finished video's clip part, then its video part (the marker), atomically."""
+    """Write a finished video's clip part, its kept clips' embeddings (those whose dict has an
+    `embedding`), then its video part (the marker), atomically."""
     write_table(_part(output_dir, video["video_id"], "clips"), clip_table(clips))
+    embedded = [clip for clip in clips if clip.get("status") == STATUS_OK and clip.get("embedding") is not None]
+    if embedded:
+        write_table(embeddings_part(output_dir, video["video_id"]), embeddings_table(embedded))
     write_table(_part(output_dir, video["video_id"], "video"), video_table([video]))
 
 
@@ -82,7 +89,7 @@ def consolidate(output_dir: str | os.PathLike, other_videos: Iterable[dict] = ()
     """Gather every part (plus `other_videos`, e.g. the search's rejects, unless a part has the
     same video) into manifest/videos.parquet and manifest/clips.parquet; both tables."""
     root = pathlib.Path(output_dir)
-    parts = [read_parts(path) for path in sorted((root / PARTS).glob("*.video.parquet"))]
+    parts = [read_parts(path) for path in finished_video_parts(root)]
     videos = [video for video, _ in filter(None, parts)]
     clips = [clip for _, clip in filter(None, parts)]
     finished = {video_id for table in videos for video_id in table.column("video_id").to_pylist()}
@@ -104,6 +111,19 @@ def write_table(path: pathlib.Path, table: pa.Table) -> None:
     """Write a Parquet file atomically and durably (schemas/shard_io.py's AtomicFile)."""
     with AtomicFile(path) as target:
         pq.write_table(table, target.file)
+
+
+def clips_part(output_dir: str | os.PathLike, video_id: str) -> pathlib.Path:
+    return _part(output_dir, video_id, "clips")
+
+
+def embeddings_part(output_dir: str | os.PathLike, video_id: str) -> pathlib.Path:
+    return _part(output_dir, video_id, "embeddings")
+
+
+def finished_video_parts(output_dir: str | os.PathLike) -> list[pathlib.Path]:
+    """The video parts (markers of finished videos) of a run, sorted."""
+    return sorted((pathlib.Path(output_dir) / PARTS).glob("*.video.parquet"))
 
 
 def _part(output_dir: str | os.PathLike, video_id: str, kind: str) -> pathlib.Path:

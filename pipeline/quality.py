@@ -5,13 +5,19 @@ labels, trained on 5 = good vs 1 = bad) will implement: `name`, and a call on a 
 clips returning one ClipScore each (a score in [0, 1], higher is better, and a reason when
 the clip should be dropped). Until then, HeuristicScorer drops what no model is needed for:
 
-- "black":   the median frame's mean luma is under `black_luma` (fades, blank screens);
+- "black":   the median frame has under `black_lit` of its pixels lit (luma >= `lit_luma`):
+             fades, blank screens. Not the mean luma: dark gameplay (underground, castle and
+             night levels) is a black background with bright tiles and sprites, mean luma 15-20,
+             yet a tenth of it or more is lit, where a black screen has none;
 - "uniform": the median frame's luma standard deviation is under `uniform_std` (one flat
              colour: a blank slide, a loading screen);
 - "static":  the mean absolute luma change between consecutive samples is under
-             `static_motion` (a still slide, a paused game, a title card).
+             `static_motion`, or its median over the clip's sample pairs is under
+             `static_median` (a still slide, a paused game, a title card; the median also
+             catches a still picture whose only change is a fade or a blinking prompt, which
+             lift the mean).
 
-Its score is min(1, measure / threshold) over the three tests: 1 passes all, below 1 names
+Its score is min(1, measure / threshold) over the tests: 1 passes all, below 1 names
 how far the weakest test fell short. Face-cams, letterboxes and off-topic footage with motion
 pass it; catching those is the learned classifier's job.
 """
@@ -24,6 +30,7 @@ import cv2
 import numpy as np
 
 from pipeline.rows import Batch, dropped, is_ok, to_batch, to_rows
+from schemas.config import at_least, in_range
 
 STAGE = "quality"
 
@@ -46,9 +53,16 @@ class ClipScorer(Protocol):
 class HeuristicConfig:
     """Thresholds of the heuristic scorer (luma in 0..255)."""
 
-    black_luma: float = 20.0
+    lit_luma: float = 48.0
+    black_lit: float = 0.02
     uniform_std: float = 6.0
     static_motion: float = 0.5
+    static_median: float = 0.1
+
+    def __post_init__(self) -> None:
+        in_range(self, "lit_luma", 1, 255)
+        in_range(self, "black_lit", 0, 1)
+        at_least(self, uniform_std=0, static_motion=0, static_median=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +76,7 @@ class QualityConfig:
 class HeuristicScorer:
     """Drops black, near-uniform and static clips (see the module docstring)."""
 
-    name = "heuristic-v1"
+    name = "heuristic-v2"
 
     def __init__(self, config: HeuristicConfig) -> None:
         self.config = config
@@ -74,18 +88,19 @@ class HeuristicScorer:
         count, height, width, _ = frames.shape
         luma = cv2.cvtColor(frames.reshape(count * height, width, 3), cv2.COLOR_RGB2GRAY).reshape(count, height, width)
         luma = np.ascontiguousarray(luma[:, ::2, ::2]).reshape(count, -1)  # every 4th pixel: same means, 4x cheaper
-        brightness = float(np.median(luma.mean(axis=1)))
+        lit = float(np.median(np.count_nonzero(luma >= self.config.lit_luma, axis=1))) / luma.shape[1]
         detail = float(np.median(luma.std(axis=1)))
-        motion = float(cv2.absdiff(luma[1:], luma[:-1]).mean()) if count > 1 else 0.0
+        changes = cv2.absdiff(luma[1:], luma[:-1]).mean(axis=1) if count > 1 else np.zeros(1)
         tests = (
-            ("black", brightness, self.config.black_luma, "mean luma"),
+            ("black", lit, self.config.black_lit, f"lit fraction (luma >= {self.config.lit_luma:g})"),
             ("uniform", detail, self.config.uniform_std, "luma std"),
-            ("static", motion, self.config.static_motion, "mean luma change"),
+            ("static", float(changes.mean()), self.config.static_motion, "mean luma change"),
+            ("static", float(np.median(changes)), self.config.static_median, "median luma change"),
         )
-        score = min(1.0, *(measure / threshold for _, measure, threshold, _ in tests))
+        score = min([1.0, *(measure / threshold for _, measure, threshold, _ in tests if threshold > 0)])
         for code, measure, threshold, what in tests:
             if measure < threshold:
-                return ClipScore(score, f"{code}: {what} {measure:.2f} < {threshold}")
+                return ClipScore(score, f"{code}: {what} {measure:.3g} < {threshold:g}")
         return ClipScore(score, None)
 
 

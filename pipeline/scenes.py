@@ -14,6 +14,16 @@ itself is called on every detection frame instead (PySceneDetectCuts), for whoev
 library's own code in the loop; tests/test_pipeline_scenes.py checks both cut a world video
 the same.
 
+Dark and grey pixels count as grey. Hue and saturation mean nothing near black or near grey,
+and a lossy codec's noise there flips them at will: on black-background footage (SMB's
+underground, castle and night levels, MPEG-4) every keyframe re-draws that noise and the
+unmodified detector cuts a continuous level every 0.4-2 s (scores of 60-90 against 5 either
+side). So a pixel darker than `dark_floor` (value, 0..255) or greyer than `grey_saturation`
+has its hue and saturation zeroed before the scores, as if it were exactly grey (R = G = B =
+its value); real cuts still change value, and colour wherever colour is lit. With both at 0
+the scores are PySceneDetect's own; the "pyscenedetect" detector is given the same greyed
+frames, so both detectors still cut alike.
+
 A fade to black and back changes the picture a little every frame, so no frame's score
 stands out and the adaptive detector (rightly) stays quiet. `SceneCuts` adds what
 PySceneDetect's ThresholdDetector looks for: a run of frames darker than `fade_threshold`
@@ -21,6 +31,13 @@ PySceneDetect's ThresholdDetector looks for: a run of frames darker than `fade_t
 of that frame (a black shot between two hard cuts stays black around its middle). The cut
 is put at the darkest frame, the middle of a fade. A fade within `min_scene_frames` of a
 hard cut is the same cut and is not counted twice.
+
+A hard cut into or out of a black screen is usually a big score, but not when the other side
+is itself mostly black: a castle level (grey stone on black, greyed out above) cut to black
+scores ~10, under `min_content_val`. So a frame at least `black_edge_min` bright (mean RGB)
+next to more than `fade_ramp_frames` black frames (the fade's black: mean under a quarter of
+`fade_threshold`) is a cut between them, the first black frame or the first frame after the
+black. A fade has no such step: it darkens a little each frame, and its black is one frame.
 
 A cut is the index of the first frame of a new scene (the frame whose score jumped, or the
 darkest frame of a fade).
@@ -32,6 +49,8 @@ from typing import Literal
 
 import cv2
 import numpy as np
+
+from schemas.config import in_range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,31 +65,55 @@ class SceneConfig:
     min_content_val: float = 15.0
     window_width: int = 2
     min_scene_frames: int = 15
+    # Pixels darker than dark_floor (HSV value) or greyer than grey_saturation (HSV saturation),
+    # both 0..255, count as exactly grey: their hue and saturation, codec noise there, are zeroed.
+    dark_floor: int = 24
+    grey_saturation: int = 24
     # Fades: a run of frames darker than this (mean RGB, 0..255) is a fade when its darkest
     # frame is black (under a quarter of it) and, over `fade_ramp_frames` frames on either
     # side of that frame, the picture brightens without a step back, by `fade_min_rise` at least.
     fade_threshold: float = 12.0
     fade_ramp_frames: int = 3
-    fade_min_rise: float = 1.0
-    # A dark run longer than this is a dark shot, not a fade (it also bounds how long a run can
-    # hold back the cuts and frames after it).
+    fade_min_rise: float = 0.5
+    # A dark run is judged in pieces of at most this many frames (it bounds how long a run can
+    # hold back the cuts and frames after it): a fade out of a long dark shot (a menu on black)
+    # is still found, in the piece that holds its darkest frame.
     fade_max_frames: int = 60
+    # A frame at least this bright (mean RGB) next to more than fade_ramp_frames black frames
+    # is a cut into or out of a black screen.
+    black_edge_min: float = 8.0
 
     def __post_init__(self) -> None:
         if self.window_width < 1 or self.min_scene_frames < 0:
             raise ValueError("scenes.window_width must be >= 1 and scenes.min_scene_frames >= 0")
         if self.detector not in ("adaptive", "pyscenedetect"):
             raise ValueError(f"scenes.detector must be 'adaptive' or 'pyscenedetect', got {self.detector!r}")
+        in_range(self, "dark_floor", 0, 255)
+        in_range(self, "grey_saturation", 0, 255)
+        in_range(self, "black_edge_min", 0, 255)
 
 
-def content_scores(frames: np.ndarray, previous: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def lit_colour_mask(hsv: np.ndarray, dark_floor: int, grey_saturation: int) -> np.ndarray:
+    """255 where a pixel of an HSV image (rows, width, 3) uint8 has a colour that means
+    something (value >= `dark_floor` and saturation >= `grey_saturation`), 0 where it counts
+    as grey; (rows, width) uint8."""
+    return cv2.inRange(hsv, (0, grey_saturation, dark_floor), (255, 255, 255))
+
+
+def content_scores(frames: np.ndarray, previous: np.ndarray | None, dark_floor: int = 0,
+                   grey_saturation: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame content_val of RGB `frames` (k, h, w, 3), each against the frame before it
-    (`previous`, the HSV of the frame before the chunk, or None at the start: score 0).
+    (`previous`, the HSV of the frame before the chunk, or None at the start: score 0), with
+    grey pixels' hue and saturation zeroed (`lit_colour_mask`; 0 and 0: PySceneDetect's scores).
 
     Returns (scores (k,) float64, HSV of the last frame for the next chunk).
     """
     count, height, width, _ = frames.shape
-    hsv = cv2.cvtColor(frames.reshape(count * height, width, 3), cv2.COLOR_RGB2HSV).reshape(count, -1)
+    hsv = cv2.cvtColor(frames.reshape(count * height, width, 3), cv2.COLOR_RGB2HSV)
+    if dark_floor or grey_saturation:  # OpenCV calls, 2-7 us a frame (numpy masking: 20)
+        keep = lit_colour_mask(hsv, dark_floor, grey_saturation)
+        hsv = cv2.bitwise_and(hsv, cv2.merge([keep, keep, np.full_like(keep, 255)]))
+    hsv = hsv.reshape(count, -1)
     before = np.concatenate([hsv[:1] if previous is None else previous[None], hsv[:-1]])
     sums = cv2.reduce(cv2.absdiff(hsv, before), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)[:, 0]  # exact; 20x numpy's sum
     return sums / hsv.shape[1], hsv[-1].copy()
@@ -96,7 +139,7 @@ class AdaptiveCuts:
 
     def push(self, frames: np.ndarray) -> list[int]:
         """Score the next frames; the cuts this decides, in order."""
-        scores, self._last_hsv = content_scores(frames, self._last_hsv)
+        scores, self._last_hsv = content_scores(frames, self._last_hsv, self.config.dark_floor, self.config.grey_saturation)
         self._scores = np.concatenate([self._scores, scores])
         self._frames_seen += len(frames)
         found = self._decide()
@@ -161,6 +204,9 @@ class PySceneDetectCuts:
 
         count, height, width, _ = frames.shape
         bgr = cv2.cvtColor(frames.reshape(count * height, width, 3), cv2.COLOR_RGB2BGR).reshape(frames.shape)
+        hsv = cv2.cvtColor(bgr.reshape(count * height, width, 3), cv2.COLOR_BGR2HSV)
+        grey = lit_colour_mask(hsv, self.config.dark_floor, self.config.grey_saturation).reshape(frames.shape[:3]) == 0
+        bgr[grey] = hsv.reshape(frames.shape)[grey][:, 2:]  # R = G = B = value: hue and saturation 0, as AdaptiveCuts sees them
         found = []
         for frame in bgr:
             timecode = FrameTimecode(self._frames_seen, fps=self.fps)
@@ -186,11 +232,12 @@ class SceneCuts:
         self._brightness = np.zeros(0)  # mean RGB of frames [self._offset, self._frames_seen)
         self._offset = 0
         self._frames_seen = 0
+        self._edge_next = config.fade_ramp_frames + 1  # the next frame that may be a black edge
 
     @property
     def decided_before(self) -> int:
         """Every cut at a frame below this index is known."""
-        return min([self.hard.decided_before, *self._pending_starts()])
+        return min([self.hard.decided_before, self._edge_next, *self._pending_starts()])
 
     def push(self, frames: np.ndarray) -> list[int]:
         """Take the next frames (k, h, w, 3) RGB; the cuts this decides, in order."""
@@ -204,23 +251,23 @@ class SceneCuts:
             for value in brightness:
                 self._track_run(float(value))
                 self._frames_seen += 1
+        self._find_black_edges(self._frames_seen - self.config.fade_ramp_frames)
         self._judge_runs(final=False)
         return self._emit(self.decided_before)
 
     def finish(self) -> list[int]:
         """The cuts held back until the end (a dark run at the very end is no fade)."""
         self._open = None
+        self._find_black_edges(self._frames_seen)
         self._judge_runs(final=True)
         return self._emit(self._frames_seen)
 
     def _track_run(self, value: float) -> None:
         frame = self._frames_seen
         if self._open is not None and frame - self._open[0] >= self.config.fade_max_frames:
-            self._open = [-1, -1, 0]  # too long for a fade: ignore the rest of this dark run
-        if self._open is not None and self._open[0] < 0:
-            if value >= self.config.fade_threshold:
-                self._open = None
-            return
+            start, darkest, ties = self._open  # too long: judge it so far, go on with a new run
+            self._runs.append((start, frame, darkest + (ties - 1) // 2))
+            self._open = None
         if value >= self.config.fade_threshold:
             if self._open is not None:
                 start, darkest, ties = self._open
@@ -241,15 +288,41 @@ class SceneCuts:
             elif darkest + ramp < self._frames_seen and self._is_fade(darkest):
                 self._add_fade(darkest)
         self._runs = waiting
-        oldest = min([*self._pending_starts(), self._frames_seen])
-        drop = max(0, oldest - ramp - self._offset)
+        oldest = min([*self._pending_starts(), self._edge_next, self._frames_seen])
+        drop = max(0, oldest - ramp - 1 - self._offset)
         self._brightness = self._brightness[drop:]
         self._offset += drop
+
+    def _find_black_edges(self, stop: int) -> None:
+        """Cuts at black edges among frames [self._edge_next, stop): frames after which more
+        than fade_ramp_frames frames are black, or before which as many were."""
+        run = self.config.fade_ramp_frames + 1
+        first = self._edge_next
+        if stop <= first:
+            return
+        self._edge_next = stop
+        black = self._brightness < self.config.fade_threshold / 4
+        if not black.any():
+            return
+        counts = np.concatenate([[0], np.cumsum(black)])  # counts[i] = black frames before local index i
+        local = np.arange(first, stop) - self._offset
+        bright = self._brightness >= self.config.black_edge_min
+        ahead = np.minimum(local + run, len(black))
+        into = (ahead - local == run) & (counts[ahead] - counts[local] == run) & bright[local - 1]
+        out_of = (counts[local] - counts[local - run] == run) & bright[local]
+        for index in np.flatnonzero(into | out_of):
+            self._add_black_edge(first + int(index))
+
+    def _add_black_edge(self, cut: int) -> None:
+        """A black edge's cut, unless a cut is already within min_scene_frames of it."""
+        near = self.config.min_scene_frames
+        if all(abs(other - cut) >= near for other in [*self._held, *self.cuts[-1:]]):
+            self._held.append(cut)
 
     def _pending_starts(self) -> list[int]:
         """First frames of the dark runs that may still be fades."""
         starts = [start for start, _, _ in self._runs]
-        if self._open is not None and self._open[0] >= 0:
+        if self._open is not None:
             starts.append(self._open[0])
         return starts
 

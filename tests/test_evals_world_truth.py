@@ -110,7 +110,7 @@ def test_ingested_world_clips_get_the_actions_of_their_own_source_frames(tmp_pat
     (tmp_path / "corpus" / "truth" / "world-vid.json").write_text(json.dumps(truth_json))
     row = {"video_id": "world-vid", "url": "http://site/watch/world-vid", "queries": ["q"], "status": "ok",
            "stage": "download", "reason": None, "path": str(video)}
-    keep_all = QualityConfig(heuristic=HeuristicConfig(black_luma=1e-9, uniform_std=1e-9, static_motion=1e-9))  # the title too
+    keep_all = QualityConfig(heuristic=HeuristicConfig(black_lit=0, uniform_std=1e-9, static_motion=1e-9, static_median=0))  # the title too
     (processed,) = to_rows(ProcessVideo(SplitConfig(), keep_all, ShardConfig(), tmp_path / "out", "test")(to_batch([row])))
     assert processed["status"] == "ok", processed["reason"]
 

@@ -13,6 +13,9 @@ from models.tokenizer import VideoTokenizer
 
 CONFIGS = load_model_configs("tiny")
 SMALL_GRID = dataclasses.replace(CONFIGS.dynamics, token_height=4, token_width=6)
+SPATIAL_TOKENIZER = dataclasses.replace(
+    CONFIGS.tokenizer, encoder=dataclasses.replace(CONFIGS.tokenizer.encoder, temporal=False),
+    decoder=dataclasses.replace(CONFIGS.tokenizer.decoder, temporal=False))
 
 
 @pytest.mark.parametrize("conditioning", ["add", "token"])
@@ -27,9 +30,10 @@ def test_dynamics_count_matches_pytorch_counter(conditioning):
 
 @pytest.mark.parametrize("model, video_shape", [
     (VideoTokenizer(CONFIGS.tokenizer), (1, 3, 3, 90, 160)),
+    (VideoTokenizer(SPATIAL_TOKENIZER), (1, 3, 3, 90, 160)),
     (LatentActionModel(CONFIGS.lam), (2, 4, 3, 90, 160)),
     (DynamicsModel(SMALL_GRID), None),
-], ids=["tokenizer", "lam", "dynamics"])
+], ids=["tokenizer", "spatial-only tokenizer", "lam", "dynamics"])
 def test_matmul_count_outside_attention_matches_pytorch_counter(model, video_shape):
     """Every model's non-attention matmul FLOPs equal what PyTorch counts for a real forward."""
     if video_shape is None:

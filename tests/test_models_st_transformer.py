@@ -31,6 +31,18 @@ def test_temporal_attention_is_causal():
     assert not torch.allclose(after[:, 3], before[:, 3])
 
 
+def test_without_temporal_attention_frames_are_independent():
+    """With temporal = false a block has no temporal weights and every frame's output ignores the others."""
+    model = stack(dataclasses.replace(CONFIG, temporal=False))
+    assert not any("temporal" in name for name, _ in model.named_parameters())
+    x = torch.randn(2, FRAMES, TOKENS, CONFIG.model_dim)
+    changed = x.clone()
+    changed[:, 3] += torch.randn_like(changed[:, 3])
+    before, after = model(x), model(changed)
+    torch.testing.assert_close(after[:, [0, 1, 2, 4]], before[:, [0, 1, 2, 4]])
+    assert not torch.allclose(after[:, 3], before[:, 3])
+
+
 def test_kv_cache_frame_by_frame_matches_full_pass():
     """Feeding frames one at a time through a KV cache gives the outputs of one causal pass."""
     model = stack().eval()

@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.quality import HeuristicConfig, HeuristicScorer, QualityConfig, QualityFilter, make_scorer
 from pipeline.rows import to_batch, to_rows
+from schemas.config import ConfigError, from_dict
 
 RNG = np.random.default_rng(0)
 
@@ -40,6 +41,42 @@ def test_heuristic_keeps_a_moving_textured_clip():
     assert (score.score, score.reason) == (1.0, None)
 
 
+def dark_gameplay(count: int = 20) -> np.ndarray:
+    """Bright ground and a moving sprite on black, like an underground level: mean luma ~15."""
+    frames = np.zeros((count, 90, 160, 3), np.uint8)
+    ground = RNG.integers(60, 200, (12, 400, 3), np.uint8)
+    for t in range(count):
+        frames[t, 78:] = ground[:, 2 * t : 2 * t + 160]
+        frames[t, 60:70, 40 + t : 47 + t] = (228, 92, 16)
+    return frames
+
+
+def test_heuristic_keeps_dark_gameplay_and_drops_its_fade_out():
+    """A black background with bright sprites is gameplay, not black; the same picture faded
+    to black is black."""
+    frames = dark_gameplay()
+    assert frames.mean() < 20
+    faded = (frames * np.linspace(0.2, 0.0, len(frames))[:, None, None, None]).astype(np.uint8)
+    kept, black = HeuristicScorer(HeuristicConfig())([frames, faded])
+    assert (kept.score, kept.reason) == (1.0, None)
+    assert black.reason.startswith("black: lit fraction")
+
+
+def test_heuristic_drops_a_still_picture_whose_only_change_is_a_fade():
+    """A slide fading in over a few samples has a mean change above static_motion; its median
+    change is 0, so it is still static."""
+    frames = still(30).astype(np.float32)
+    frames[:5] *= np.linspace(0.0, 0.8, 5)[:, None, None, None]
+    (score,) = HeuristicScorer(HeuristicConfig())([frames.astype(np.uint8)])
+    assert score.reason.startswith("static: median luma change")
+
+
+@pytest.mark.parametrize("key, value", [("black_lit", 1.5), ("lit_luma", 0), ("static_median", -1)])
+def test_heuristic_thresholds_out_of_range_name_the_key(key, value):
+    with pytest.raises(ConfigError, match=f"'heuristic.{key}'"):
+        from_dict(QualityConfig, {"heuristic": {key: value}})
+
+
 def clip_rows() -> list[dict]:
     rows = []
     for index, frames in enumerate([moving(), still()]):
@@ -53,7 +90,7 @@ def test_filter_scores_ok_rows_drops_rejected_and_passes_others_through():
     already dropped keeps its reason and gets no score."""
     out = to_rows(QualityFilter(make_scorer(QualityConfig()))(to_batch(clip_rows())))
     assert [(row["status"], row["stage"]) for row in out] == [("ok", "split"), ("dropped", "quality"), ("dropped", "split")]
-    assert out[0]["quality_score"] == 1.0 and out[0]["quality_scorer"] == "heuristic-v1"
+    assert out[0]["quality_score"] == 1.0 and out[0]["quality_scorer"] == "heuristic-v2"
     assert out[1]["reason"].startswith("static")
     assert (out[2]["quality_score"], out[2]["reason"]) == (None, "too_short: 3 < 16")
 

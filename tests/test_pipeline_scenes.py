@@ -13,8 +13,9 @@ from scenedetect.detectors import AdaptiveDetector
 
 from pipeline.process_video import ProcessVideo, SplitConfig
 from pipeline.quality import QualityConfig
-from pipeline.scenes import AdaptiveCuts, SceneConfig, SceneCuts
+from pipeline.scenes import AdaptiveCuts, PySceneDetectCuts, SceneConfig, SceneCuts
 from pipeline.shards import ShardConfig
+from schemas.config import ConfigError, from_dict
 from schemas.manifest import VIDEO_SCHEMA
 from world.corpus import CorpusConfig, generate_corpus
 
@@ -38,14 +39,31 @@ def push_all(detector, frames: np.ndarray, chunk: int) -> list[int]:
 
 @pytest.mark.parametrize("level", ["smb_1_2", "smb_2_2", "smb_3_1"])
 def test_adaptive_cuts_equal_pyscenedetects_own_on_the_same_frames(smb_dir, level):
-    """On real footage, the vectorised detector cuts exactly where PySceneDetect's
-    AdaptiveDetector.process_frame does when fed the same frames."""
+    """On real footage, the vectorised detector without its grey-out (dark_floor and
+    grey_saturation 0) cuts exactly where PySceneDetect's AdaptiveDetector.process_frame does
+    when fed the same frames."""
     frames = small_frames(smb_dir / f"{level}.mp4")
     reference = AdaptiveDetector()
     expected = []
     for index, frame in enumerate(frames):
         expected += [cut.frame_num for cut in reference.process_frame(FrameTimecode(index, fps=60.0), frame[..., ::-1].copy())]
-    assert push_all(AdaptiveCuts(SceneConfig()), frames, chunk=97) == expected
+    assert push_all(AdaptiveCuts(SceneConfig(dark_floor=0, grey_saturation=0)), frames, chunk=97) == expected
+
+
+def test_a_dark_level_is_one_scene_for_both_detectors(smb_dir):
+    """SMB 3-2 (a night level: black sky, MPEG-4) is continuous gameplay. Without the grey-out
+    the codec's noise in the black cuts it at keyframes; with it neither detector cuts it."""
+    frames = small_frames(smb_dir / "smb_3_2.mp4")
+    ungreyed = SceneConfig(dark_floor=0, grey_saturation=0)
+    assert len(push_all(AdaptiveCuts(ungreyed), frames, chunk=64)) >= 5
+    assert push_all(AdaptiveCuts(SceneConfig()), frames, chunk=64) == []
+    assert push_all(PySceneDetectCuts(SceneConfig(), Fraction(60)), frames, chunk=64) == []
+
+
+@pytest.mark.parametrize("key, value", [("dark_floor", 256), ("grey_saturation", -1)])
+def test_grey_out_thresholds_out_of_range_name_the_key(key, value):
+    with pytest.raises(ConfigError, match=f"'scenes.{key}'"):
+        from_dict(SplitConfig, {"scenes": {key: value}})
 
 
 def shot(count: int, seed: int, brightness: float = 1.0) -> np.ndarray:
@@ -75,9 +93,20 @@ def test_a_black_shot_between_hard_cuts_is_two_cuts_not_a_fade():
     assert push_all(SceneCuts(SceneConfig(), Fraction(30)), frames, chunk=33) == [60, 80]
 
 
+@pytest.mark.parametrize("chunk", [1, 33])
+def test_a_dim_shot_cut_to_black_and_back_is_cut_at_both_edges(chunk):
+    """Grey, dim shots (mean ~13) either side of 20 black frames: the adaptive detector's
+    scores are small there, the black edges are cuts; chunking does not move them."""
+    grey = shot(60, 5, 0.1).mean(axis=-1, keepdims=True).repeat(3, axis=-1).astype(np.uint8)
+    frames = np.concatenate([grey, np.zeros((20, 36, 64, 3), np.uint8), grey[::-1]])
+    assert AdaptiveCuts(SceneConfig()).push(frames) == []
+    assert push_all(SceneCuts(SceneConfig(), Fraction(30)), frames, chunk=chunk) == [60, 80]
+
+
 def test_cuts_do_not_depend_on_chunking(smb_dir):
-    """Pushing the same frames in chunks of 1, 7 or all at once gives the same cuts."""
-    frames = small_frames(smb_dir / "smb_1_2.mp4")[:600]
+    """Pushing the same frames in chunks of 1, 7 or all at once gives the same cuts (1-2's last
+    frames are its pipe out into daylight: a cut)."""
+    frames = small_frames(smb_dir / "smb_1_2.mp4")[850:]
     results = {size: push_all(SceneCuts(SceneConfig(), Fraction(60)), frames, chunk=size) for size in (1, 7, len(frames))}
     assert len(set(map(tuple, results.values()))) == 1 and results[1]
 

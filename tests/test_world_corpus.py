@@ -7,6 +7,7 @@ import pytest
 
 from schemas.config import ConfigError, from_dict
 from world.corpus import CorpusConfig, generate_corpus, plan_corpus
+from world.themes import DARK_THEMES, THEME_NAMES
 
 SMALL = CorpusConfig(seed=7, videos=4, offtopic=1, min_duration_s=3.0, max_duration_s=4.0)
 CATALOG_KEYS = {"id", "file", "title", "description", "uploader", "license", "duration_s",
@@ -84,8 +85,19 @@ def test_a_seed_fixes_the_corpus():
     ({"fps": 25}, "fps"),
     ({"offtopic": 9}, "offtopic"),
     ({"min_duration_s": 30.0, "max_duration_s": 10.0}, "min_duration_s"),
+    ({"themes": ["meadow", "swamp"]}, "'themes'"),
+    ({"themes": ["castle"]}, "'themes'"),
 ])
 def test_bad_config_is_rejected_naming_the_field(overrides, field):
     """Impossible corpus shapes are configuration errors that name what is wrong."""
     with pytest.raises(ConfigError, match=field):
         from_dict(CorpusConfig, overrides)
+
+
+def test_themes_pick_the_looks_of_gameplay_and_the_default_mix_has_dark_ones():
+    """CorpusConfig.themes limits gameplay (and title/menu) shots to those looks; the default
+    mix is every theme, the dark ones included."""
+    dark = dataclasses.replace(SMALL, videos=3, offtopic=0, themes=DARK_THEMES)
+    used = {shot.theme for upload in plan_corpus(dark) for shot in upload.plan.shots if shot.theme}
+    assert used and used <= set(DARK_THEMES)
+    assert set(DARK_THEMES) < set(THEME_NAMES) == set(CorpusConfig().themes)

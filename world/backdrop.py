@@ -144,6 +144,8 @@ def layers(theme: Theme, width: int, height: int) -> list[Layer]:
     result = []
     if theme.sky_detail == "clouds":
         result.append(_wrap(*_clouds(rng, height), 0.1, width))
-    result.append(_wrap(*_far(theme, rng, height), 0.25, width))
-    result.append(_wrap(*_near(theme, rng, height), 0.5, width))
+    if theme.far_shape != "none":
+        result.append(_wrap(*_far(theme, rng, height), 0.25, width))
+    if theme.near_shape != "none":
+        result.append(_wrap(*_near(theme, rng, height), 0.5, width))
     return result

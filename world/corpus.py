@@ -21,6 +21,7 @@ import numpy as np
 
 from schemas.config import ConfigError
 from world.offtopic import TOPICS
+from world.themes import THEME_NAMES
 from world.timeline import VideoPlan, plan_gameplay_video, plan_offtopic_video
 from world.video import check_upload_format, render_video
 from world.vocabulary import LICENSES, gameplay_metadata, offtopic_metadata
@@ -42,8 +43,13 @@ class CorpusConfig:
     fps: int = 30  # 30 or 60
     crf: int = 23  # x264 quality (lower is better and bigger)
     preset: str = "superfast"  # x264 speed preset
+    # The looks gameplay is drawn in (world/themes.py; DARK_THEMES are the black-background ones).
+    themes: tuple[str, ...] = THEME_NAMES
 
     def __post_init__(self):
+        unknown = sorted(set(self.themes) - set(THEME_NAMES))
+        if len(set(self.themes)) < 2 or unknown:
+            raise ConfigError(f"need at least two of {', '.join(THEME_NAMES)}, got {list(self.themes)}", key="themes")
         if self.videos < 1 or not 0 <= self.offtopic <= self.videos:
             raise ConfigError(f"need videos >= 1 and 0 <= offtopic <= videos, got {self.videos}, {self.offtopic}")
         if not 2.0 <= self.min_duration_s <= self.max_duration_s:
@@ -83,7 +89,7 @@ def plan_corpus(config: CorpusConfig) -> list[Upload]:
             plan = plan_offtopic_video(identifier, plan_seed, config.fps, duration, topic)
             metadata = offtopic_metadata(topic, video_rng)
         else:
-            plan = plan_gameplay_video(identifier, plan_seed, config.fps, duration)
+            plan = plan_gameplay_video(identifier, plan_seed, config.fps, duration, config.themes)
             metadata = gameplay_metadata(plan, video_rng)
         day = datetime.date(2015, 1, 1) + datetime.timedelta(days=int(video_rng.integers(3650)))
         entry = {

@@ -1,5 +1,11 @@
 """Visual themes: palettes, backdrop layers, tile style and character looks. A level's look
-is one of these; the rules of play never depend on it."""
+is one of these; the rules of play never depend on it.
+
+DARK_THEMES are the looks of underground, castle and night levels in real games: a black or
+near-black background (no sky, no parallax, or a starry sky over a dark city) with bright
+tiles and sprites. Most of such a frame is black, which is what a fade or a blank screen
+looks like to a careless scene splitter or quality filter; they are here so the pipeline is
+measured on them (benchmarks/dark_footage.py)."""
 
 import dataclasses
 
@@ -13,10 +19,10 @@ class Theme:
     name: str
     sky_top: RGB
     sky_bottom: RGB
-    sky_detail: str  # "clouds", "stars" or "sun"
-    far_shape: str  # "mountains", "dunes", "city", "stalactites"
+    sky_detail: str  # "clouds", "stars", "sun" or "none"
+    far_shape: str  # "mountains", "dunes", "city", "stalactites" or "none" (no layer)
     far_color: RGB
-    near_shape: str  # "hills", "trees", "rocks", "columns"
+    near_shape: str  # "hills", "trees", "rocks", "columns" or "none" (no layer)
     near_color: RGB
     tile_style: str  # "grass", "sand", "stone", "snow", "metal", "ash"
     ground_top: RGB
@@ -61,8 +67,21 @@ THEMES: dict[str, Theme] = {theme.name: theme for theme in (
           "rocks", (60, 24, 24), "ash", (90, 80, 80), (56, 44, 44), (200, 70, 20),
           (130, 40, 30), (70, 16, 12), (110, 100, 100), (170, 160, 150), (160, 90, 60),
           "knight", (200, 200, 210), (200, 40, 40), (240, 190, 150), "spiky", (250, 160, 30), (255, 220, 60)),
+    Theme("underground", (0, 0, 0), (0, 0, 0), "none", "none", (0, 0, 0),
+          "none", (0, 0, 0), "stone", (60, 188, 252), (0, 112, 136), (0, 64, 88),
+          (0, 136, 136), (0, 40, 48), (24, 160, 88), (120, 232, 152), (200, 120, 48),
+          "cap", (228, 92, 16), (136, 112, 0), (252, 188, 140), "blob", (0, 136, 184), (252, 216, 40)),
+    Theme("castle", (0, 0, 0), (4, 0, 0), "none", "none", (0, 0, 0),
+          "columns", (28, 24, 28), "stone", (188, 188, 188), (120, 116, 116), (64, 60, 60),
+          (152, 148, 148), (56, 52, 52), (200, 64, 16), (252, 160, 68), (216, 40, 0),
+          "knight", (196, 196, 204), (200, 40, 40), (240, 190, 150), "spiky", (240, 140, 20), (255, 220, 60)),
+    Theme("midnight", (0, 0, 4), (6, 6, 20), "stars", "city", (12, 12, 22),
+          "none", (0, 0, 0), "metal", (170, 176, 196), (92, 96, 116), (52, 56, 70),
+          (112, 60, 148), (48, 24, 64), (40, 150, 150), (130, 240, 240), (190, 190, 210),
+          "robot", (250, 226, 80), (70, 210, 250), (232, 232, 240), "beetle", (236, 70, 70), (255, 236, 96)),
 )}
 
+DARK_THEMES: tuple[str, ...] = ("underground", "castle", "midnight")
 THEME_NAMES: tuple[str, ...] = tuple(THEMES)
 
 

@@ -120,16 +120,18 @@ def _transitions(rng: np.random.Generator, shots: list[Shot], fade_chance: float
     return tuple(kinds)
 
 
-def plan_gameplay_video(video_id: str, seed: int, fps: int, duration_s: float) -> VideoPlan:
+def plan_gameplay_video(video_id: str, seed: int, fps: int, duration_s: float,
+                        themes: tuple[str, ...] = THEME_NAMES) -> VideoPlan:
     """An on-topic upload of about `duration_s`: maybe a title and a menu, then levels in
-    different themes with the odd slide or black gap between them, maybe an outro slide.
+    different `themes` (two at least) with the odd slide or black gap between them, maybe an
+    outro slide.
     A whole upload is clean, letterboxed or under a face-cam."""
     rng = np.random.default_rng([seed, 0x91A7])
     style = str(rng.choice(["clean", "facecam", "letterbox"], p=[0.5, 0.25, 0.25]))
     game_name = str(rng.choice(GAME_NAMES))
     style_seed = int(rng.integers(2**31))
     target = int(duration_s * fps)
-    first_theme = str(rng.choice(THEME_NAMES))
+    first_theme = str(rng.choice(themes))
     shots: list[Shot] = []
     if rng.random() < 0.5:
         shots.append(Shot("title", _seconds(rng, fps, 2, 3.5), QUALITY["other"], theme=first_theme,
@@ -140,7 +142,7 @@ def plan_gameplay_video(video_id: str, seed: int, fps: int, duration_s: float) -
     theme, world, stage, levels = first_theme, 1, 1, 0
     while levels == 0 or sum(shot.n_frames for shot in shots) < target - 2 * fps:
         if levels:
-            theme = str(rng.choice([name for name in THEME_NAMES if name != theme]))
+            theme = str(rng.choice([name for name in themes if name != theme]))
         agent = "scripted" if rng.random() < 0.8 else "random"
         room = target - sum(shot.n_frames for shot in shots)
         max_frames = max(2 * fps, min(room, _seconds(rng, fps, 6, 12)))
