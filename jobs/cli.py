@@ -1,9 +1,15 @@
 """The `genie` command. Each subcommand lives in its own module with a `main(argv)`;
-modules are imported only when their subcommand runs, so `genie --help` stays instant."""
+modules are imported only when their subcommand runs, so `genie --help` stays instant.
+
+An error the user can fix (schemas/errors.py GenieError: a bad config, a missing checkpoint,
+folder or shard) is printed as `genie: error: ...` with exit status 1, without a traceback.
+"""
 
 import argparse
 import importlib
 import sys
+
+from schemas.errors import GenieError
 
 # name -> (module with main(argv), one-line help)
 COMMANDS = {
@@ -32,7 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's own arguments (genie COMMAND --help)")
     options = parser.parse_args(argv)
     module = importlib.import_module(COMMANDS[options.command][0])
-    return module.main(options.args) or 0
+    try:
+        return module.main(options.args) or 0
+    except GenieError as error:
+        first, *rest = str(error).splitlines() or [type(error).__name__]
+        print("\n".join([f"genie: error: {first}", *(f"  {line}" for line in rest)]), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -14,17 +14,22 @@ run.storage_path) after the job itself died continues from that run's latest che
 import argparse
 import contextlib
 import dataclasses
+import json
 import pathlib
 import sys
+import threading
+from collections.abc import Callable
 from typing import Literal
 
 from jobs.resources import WorkerResources
 from schemas.config import ConfigError, at_least, load
+from schemas.errors import GenieError
 from schemas.ids import sanitize_key
 from schemas.shard_io import iter_samples, list_shards
 from schemas.token_shard import decode_token_meta
 from train.context import checkpoint_name
 from train.loop import StepHook, TrainConfig, train
+from train.metrics import METRICS_FILE
 from train.memory_plan import ClusterSpec, MemoryPlan, meta_model, plan_memory
 from train.windows import shards_of_rank
 
@@ -81,14 +86,14 @@ class TrainJobConfig:
                               "(one worker per GPU)", key="scaling.workers")
 
 
-class MemoryPlanError(ValueError):
+class MemoryPlanError(GenieError, ValueError):
     """A job's memory plan does not fit its stated cluster."""
 
 
 class RayWorkerContext:
     """The training loop's view of Ray Train (train/context.py WorkerContext)."""
 
-    def __init__(self, log_dir: str, description: str):
+    def __init__(self, log_dir: str, description: str, show_bar: bool = True):
         import ray
         import ray.train
         import ray.train.torch
@@ -100,6 +105,7 @@ class RayWorkerContext:
         self.device = ray.train.torch.get_device()
         self.log_dir = pathlib.Path(log_dir)
         self._description = description
+        self._show_bar = show_bar
         self._bar = None
 
     @contextlib.contextmanager
@@ -127,6 +133,8 @@ class RayWorkerContext:
     def progress(self, step: int, total: int, metrics: dict) -> None:
         from ray.experimental import tqdm_ray
 
+        if not self._show_bar:
+            return
         if self._bar is None:
             self._bar = tqdm_ray.tqdm(total=total, desc=self._description, unit="step")
         loss = f" loss {metrics['loss']:.4g}" if "loss" in metrics else ""
@@ -139,7 +147,7 @@ class RayWorkerContext:
 
 def train_worker(loop_config: dict) -> None:
     """What each Ray Train worker runs."""
-    context = RayWorkerContext(loop_config["log_dir"], f"train {loop_config['component']}")
+    context = RayWorkerContext(loop_config["log_dir"], f"train {loop_config['component']}", loop_config["show_bar"])
     train(loop_config["component"], loop_config["config"], context, loop_config["after_step"])
 
 
@@ -205,7 +213,7 @@ def check_memory_plan(component: str, config: TrainJobConfig) -> MemoryPlan | No
     return plan
 
 
-def build_trainer(component: str, config: TrainJobConfig, after_step: StepHook | None = None):
+def build_trainer(component: str, config: TrainJobConfig, after_step: StepHook | None = None, show_bar: bool = True):
     """The TorchTrainer for one component's run (paths already resolved)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -221,7 +229,7 @@ def build_trainer(component: str, config: TrainJobConfig, after_step: StepHook |
     return TorchTrainer(
         train_worker,
         train_loop_config={"component": component, "config": config.train, "log_dir": config.run.log_dir,
-                           "after_step": after_step},
+                           "after_step": after_step, "show_bar": show_bar},
         scaling_config=ScalingConfig(
             num_workers=scaling.workers,
             use_gpu=scaling.use_gpu,
@@ -237,9 +245,65 @@ def build_trainer(component: str, config: TrainJobConfig, after_step: StepHook |
     )
 
 
-def fit(component: str, config: TrainJobConfig, after_step: StepHook | None = None):
-    """Run (or resume) the training job on the connected Ray cluster; returns the ray.train.Result."""
-    return build_trainer(component, resolve_paths(config), after_step).fit()
+def fit(component: str, config: TrainJobConfig, after_step: StepHook | None = None,
+        progress: Callable[[dict], None] | None = None):
+    """Run (or resume) the training job on the connected Ray cluster; returns the ray.train.Result.
+
+    With `progress`, the workers show no progress bar; instead it is called on the driver with
+    each metrics record rank 0 logs (every metrics.log_every steps), for a line per interval.
+    """
+    config = resolve_paths(config)
+    trainer = build_trainer(component, config, after_step, show_bar=progress is None)
+    if progress is None or "://" in config.run.log_dir:
+        return trainer.fit()
+    with MetricsFollower(pathlib.Path(config.run.log_dir) / METRICS_FILE, progress):
+        return trainer.fit()
+
+
+class MetricsFollower:
+    """Calls `callback` with each step record appended to a metrics.jsonl while it is open."""
+
+    def __init__(self, path: pathlib.Path, callback: Callable[[dict], None], poll_s: float = 1.0):
+        self.path, self.callback, self.poll_s = path, callback, poll_s
+        self._offset = path.stat().st_size if path.is_file() else 0  # a resumed run's old records are not news
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # one reader at a time: each record is reported once
+        self._thread = threading.Thread(target=self._follow, name="metrics-follower", daemon=True)
+
+    def __enter__(self) -> "MetricsFollower":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._read_new()
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            self._read_new()
+
+    def _read_new(self) -> None:
+        with self._lock:
+            if not self.path.is_file():
+                return
+            with open(self.path, "rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+            complete = data[:data.rfind(b"\n") + 1]  # a line still being written waits for the next poll
+            self._offset += len(complete)
+            for line in complete.splitlines():
+                record = json.loads(line)
+                if "event" not in record:
+                    self.callback(record)
+
+
+def describe(record: dict, total: int) -> str:
+    """One metrics record as a log line: step, loss, PSNR where the model has one, speed."""
+    parts = [f"step {record['step']}/{total}", f"loss {record['loss']:.4g}"]
+    parts += [f"{key} {record[key]:.2f}" for key in ("psnr",) if key in record]
+    parts.append(f"{record['step_time_s']:.2f} s/step")
+    return "  ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:

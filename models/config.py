@@ -88,13 +88,30 @@ class LAMConfig:
     frame_width: int = 160
     channels: int = 3
     max_frames: int = 16
+    # what the latent action of transition t -> t+1 is (models/lam.py): "frame" = the encoder's
+    # summary of frame t+1 (the paper), "change" = how the summary changes from frame t to t+1
+    action: Literal["frame", "change"] = "frame"
+    # weight of the quantiser loss beside the prediction MSE: 1 = VQ-VAE (the paper); "per
+    # element" = code_dim / (channels * height * width), as if both losses were sums
+    quantizer_loss_weight: float | Literal["per_element"] = 1.0
     # training only: fraction of transitions whose continuous latent action reaches the
     # decoder instead of its code (0 = the paper's VQ-VAE; see models/lam.py)
     unquantized_fraction: float = 0.0
 
     def __post_init__(self):
         if not 0.0 <= self.unquantized_fraction < 1.0:
-            raise ConfigError(f"unquantized_fraction must be in [0, 1), got {self.unquantized_fraction}")
+            raise ConfigError(f"unquantized_fraction must be in [0, 1), got {self.unquantized_fraction}",
+                              key="unquantized_fraction")
+        if self.quantizer_loss_weight != "per_element" and not self.quantizer_loss_weight >= 0:
+            raise ConfigError(f"must be >= 0 or 'per_element', got {self.quantizer_loss_weight!r}",
+                              key="quantizer_loss_weight")
+
+    @property
+    def quantizer_weight(self) -> float:
+        """The quantiser loss weight as a number."""
+        if self.quantizer_loss_weight == "per_element":
+            return self.quantizer.code_dim / (self.channels * self.frame_height * self.frame_width)
+        return float(self.quantizer_loss_weight)
 
     @property
     def grid(self) -> tuple[int, int]:

@@ -14,11 +14,12 @@ import tomllib
 import types
 import typing
 from typing import Any, TypeVar
+from schemas.errors import GenieError
 
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(GenieError, ValueError):
     """A configuration file or mapping does not fit its dataclass; `key` names the offending key."""
 
     def __init__(self, message: str, key: str | None = None):

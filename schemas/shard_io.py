@@ -47,6 +47,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from schemas.errors import GenieError
 from schemas.ids import clip_id_problem
 from schemas.validation import RowRule, SchemaError, validate_row
 
@@ -71,7 +72,7 @@ _PAX_RECORD = re.compile(rb"(\d{1,10}) ")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-class ShardError(SchemaError):
+class ShardError(SchemaError, GenieError):
     """A shard location, a shard, or a sample in one breaks the layout, the spec or a limit."""
 
 

@@ -81,3 +81,30 @@ def test_tiny_lam_learns_codes_that_tell_two_motions_apart():
     actions = model.eval().infer_actions(video)
     left_codes, right_codes = set(actions[directions == 0].tolist()), set(actions[directions == 1].tolist())
     assert left_codes and right_codes and not left_codes & right_codes
+
+
+def test_logged_psnr_is_the_one_through_the_codes():
+    """Training with continuous actions mixed in still logs the PSNR that the codes alone give."""
+    quantizer = dataclasses.replace(CONFIG.quantizer, reset_dead_codes=False)  # the same codebook in both passes
+    model = lam(dataclasses.replace(CONFIG, action="change", unquantized_fraction=0.5, quantizer=quantizer))
+    with torch.no_grad():
+        model.decoder_out.weight.normal_(std=0.02)  # a decoder that uses its action input
+    video = torch.rand(2, 4, 3, 90, 160)
+    with torch.no_grad():
+        trained = model.train()(video)
+        through_codes = model.eval()(video)
+    torch.testing.assert_close(trained.metrics["psnr"], through_codes.metrics["psnr"])
+    assert not torch.allclose(trained.recon, through_codes.recon)  # some transitions did go unquantised
+
+
+def test_frame_action_is_the_next_frames_summary_and_change_action_its_difference():
+    """The "frame" action of t -> t+1 is frame t+1's summary; the "change" action subtracts frame t's."""
+    frame, change = lam(dataclasses.replace(CONFIG, action="frame")), lam(dataclasses.replace(CONFIG, action="change"))
+    patches = to_patches(torch.rand(1, 3, 3, 90, 160) * 2 - 1, CONFIG.patch_size)
+    with torch.no_grad():
+        summaries = frame.encode_actions(patches)  # frames 1, 2
+        first = frame.encoder_out(frame.encoder(torch.cat([frame.action_query.expand(1, 3, 1, -1),
+                                                           frame.encoder_in(patches)], dim=2))[:, 0, 0])
+        differences = change.encode_actions(patches)
+    torch.testing.assert_close(differences[:, 0], summaries[:, 0] - first)
+    torch.testing.assert_close(differences[:, 1], summaries[:, 1] - summaries[:, 0])

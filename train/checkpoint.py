@@ -43,12 +43,14 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from schemas.errors import GenieError
+
 CHECKPOINT_FORMAT = 2
 META_FILE = "meta.json"
 DCP_INDEX_FILE = ".metadata"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(GenieError, ValueError):
     """A checkpoint directory is missing a file or does not fit what loads it."""
 
 

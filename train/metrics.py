@@ -18,6 +18,9 @@ import torch
 
 from schemas.config import at_least
 
+METRICS_FILE = "metrics.jsonl"
+
+
 @dataclasses.dataclass(frozen=True)
 class MetricsConfig:
     """How often to log, checkpoint and save sample images."""
@@ -37,7 +40,7 @@ class MetricsLog:
     def __init__(self, log_dir: pathlib.Path, tensorboard: bool):
         self.log_dir = pathlib.Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._jsonl = open(self.log_dir / "metrics.jsonl", "a", buffering=1)
+        self._jsonl = open(self.log_dir / METRICS_FILE, "a", buffering=1)
         self._writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter

@@ -1,0 +1,160 @@
+"""The LAM's objective by measurement: the paper's against the project's departure, on
+offline-world video, scored by agreement of latent with true actions on held-out videos.
+
+    python benchmarks/lam_actions.py [--shards DIR --corpus DIR] [--steps 300] [--seeds 0 1]
+
+Variants (models/lam.py):
+- paper: every transition through the quantiser, the action = the encoder's summary of the
+  next frame, quantiser loss weighted as in VQ-VAE (1);
+- departure: half the transitions reach the decoder unquantised, the action = the change of
+  the summary, quantiser loss weighted per element (~7e-4).
+Each trains the tiny LAM (models/configs/tiny.toml's sizes) with the real loop
+(train/loop.py, no Ray) on the training videos' clip shards, then infers actions on windows
+of the held-out videos (split by source video, as `genie run` does) and prints NMI and
+many-to-one accuracy with the world's true actions (evals/actions.py, evals/world_truth.py)
+and the held-out LAM PSNR through the codes. Without --shards it renders and ingests an
+offline world first (`genie run` with ingest_only, under --work).
+"""
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import re
+import resource
+import sys
+import tempfile
+import time
+
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+VARIANTS = {
+    "paper": {"action": '"frame"', "quantizer_loss_weight": "1.0", "unquantized_fraction": "0.0"},
+    "departure": {"action": '"change"', "quantizer_loss_weight": '"per_element"', "unquantized_fraction": "0.5"},
+}
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (loader processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def ingest_world(work: pathlib.Path, videos: int) -> tuple[pathlib.Path, pathlib.Path]:
+    from jobs.run import RunConfig, run
+    from world.corpus import CorpusConfig
+
+    config = RunConfig(output_dir=str(work / "world"), smb_dir="", ingest_only=True,
+                       corpus=CorpusConfig(seed=0, videos=videos, offtopic=0))
+    run(config)
+    return work / "world" / "ingest" / "shards", work / "world" / "corpus"
+
+
+def models_toml(variant: dict, folder: pathlib.Path) -> pathlib.Path:
+    """models/configs/tiny.toml with the variant's [lam] keys."""
+    text = (ROOT / "models" / "configs" / "tiny.toml").read_text()
+    text = re.sub(r"^(action|quantizer_loss_weight|unquantized_fraction) = .*\n", "", text, flags=re.M)
+    text = text.replace("[lam]\n", "[lam]\n" + "".join(f"{k} = {v}\n" for k, v in variant.items()), 1)
+    path = folder / "models.toml"
+    path.write_text(text)
+    return path
+
+
+def train_lam(models: pathlib.Path, shards: list[str], steps: int, seed: int, folder: pathlib.Path, args) -> pathlib.Path:
+    from train.context import LocalContext
+    from train.loop import TrainConfig, train
+    from train.metrics import MetricsConfig
+    from train.optimizer import OptimConfig
+    from train.windows import DataConfig
+
+    config = TrainConfig(
+        model=str(models), seed=seed,
+        data=DataConfig(shards=tuple(shards), window_frames=args.window_frames, batch_size=args.batch_size,
+                        shuffle_block_clips=8, loader_processes=1, seed=seed),
+        optim=OptimConfig(max_steps=steps, lr=args.lr, warmup_steps=min(20, steps // 10)),
+        metrics=MetricsConfig(log_every=max(1, steps // 10), checkpoint_every=steps, sample_every=0, tensorboard=False))
+    context = LocalContext(folder / "logs", folder / "checkpoints", show_progress=False)
+    train("lam", config, context)
+    return folder / "checkpoints"
+
+
+def measure(checkpoints: pathlib.Path, held_out: list[str], corpus: pathlib.Path, args) -> dict:
+    from evals.actions import action_agreement
+    from jobs.eval import EvalConfig, read_windows
+    from train.checkpoint import latest_checkpoint
+    from train.components import load_trained, video_from_frames
+    from world.actions import N_ACTIONS
+
+    lam = load_trained(latest_checkpoint(checkpoints), "lam")
+    windows = read_windows(EvalConfig(tokenizer_checkpoint="", lam_checkpoint=str(checkpoints), dynamics_checkpoint="",
+                                      clips=tuple(held_out), output_dir="", corpus_dir=str(corpus),
+                                      window_frames=args.window_frames, max_windows=args.windows, t=1))
+    latent, psnrs = [], []
+    with torch.no_grad():
+        for first in range(0, len(windows.frames), 16):
+            video = video_from_frames(torch.from_numpy(windows.frames[first:first + 16]), torch.device("cpu"))
+            latent.append(lam.infer_actions(video))
+            psnrs.append(float(lam(video).metrics["psnr"]) * len(video))
+    agreement = action_agreement(torch.cat(latent).numpy().ravel(), windows.true_actions.ravel(),
+                                 lam.config.quantizer.num_codes, N_ACTIONS)
+    return {"nmi": agreement.nmi, "accuracy": agreement.accuracy, "transitions": agreement.count,
+            "codes_used": int((agreement.confusion.sum(1) > 0).sum()), "psnr_through_codes": sum(psnrs) / len(windows.frames),
+            "psnr_copying_the_last_frame": copy_psnr(windows.frames)}
+
+
+def copy_psnr(frames) -> float:
+    """The peer: PSNR of predicting each frame as the one before it, over (N, T, H, W, 3) uint8 windows."""
+    error = (frames[:, 1:].astype("float64") - frames[:, :-1]) / 255
+    return float(-10 * torch.log10(torch.tensor((error ** 2).mean())))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shards", type=pathlib.Path, help="clip shards of an offline-world ingest")
+    parser.add_argument("--corpus", type=pathlib.Path, help="the offline-world corpus they came from (truth/)")
+    parser.add_argument("--work", type=pathlib.Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--videos", type=int, default=8, help="uploads in the world rendered without --shards")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--window-frames", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--windows", type=int, default=256, help="held-out windows measured")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as scratch:
+        work = args.work or pathlib.Path(scratch)
+        work.mkdir(parents=True, exist_ok=True)
+        shards_dir, corpus = (args.shards, args.corpus) if args.shards else ingest_world(work, args.videos)
+        from jobs.eval import held_out_shards
+        from schemas.shard_io import list_shards
+
+        training, held_out = held_out_shards(list_shards([str(shards_dir)]), 0.25)
+        print(f"shards: {len(training)} training, {len(held_out)} held out; {args.steps} steps, "
+              f"{args.window_frames}-frame windows x {args.batch_size}, lr {args.lr}", flush=True)
+        results = []
+        for name in args.variants:
+            for seed in args.seeds:
+                folder = work / f"lam-{name}-{seed}"
+                started, cpu = time.perf_counter(), cpu_seconds()
+                checkpoints = train_lam(models_toml(VARIANTS[name], work), training, args.steps, seed, folder, args)
+                row = {"variant": name, "seed": seed, "train_wall_s": round(time.perf_counter() - started, 1),
+                       "train_cpu_s": round(cpu_seconds() - cpu, 1)}
+                row |= {k: round(v, 4) if isinstance(v, float) else v
+                        for k, v in measure(checkpoints, held_out, corpus, args).items()}
+                results.append(row)
+                print(json.dumps(row), flush=True)
+        for name in args.variants:
+            rows = [r for r in results if r["variant"] == name]
+            mean = lambda key: sum(r[key] for r in rows) / len(rows)
+            print(f"{name:<10} NMI {mean('nmi'):.3f}  accuracy {mean('accuracy'):.3f}  "
+                  f"PSNR through codes {mean('psnr_through_codes'):.2f} dB (copying the last frame: "
+                  f"{mean('psnr_copying_the_last_frame'):.2f})  ({len(rows)} seeds)")
+
+
+if __name__ == "__main__":
+    main()

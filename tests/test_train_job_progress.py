@@ -1,0 +1,27 @@
+"""The driver-side progress of `genie train` runs in a log: a line per metrics record."""
+
+import json
+
+from jobs.train import MetricsFollower, describe
+
+
+def test_follower_reports_new_step_records_once_each_and_skips_events(tmp_path):
+    """Records already there (a resumed run's), events and a half-written line are not reported early."""
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps({"step": 5, "loss": 1.0}) + "\n")
+    seen = []
+    with MetricsFollower(path, seen.append, poll_s=0.01) as follower:
+        with open(path, "a") as log:
+            log.write(json.dumps({"step": 10, "loss": 0.5}) + "\n" + json.dumps({"event": "checkpoint", "step": 10}) + "\n")
+            log.write('{"step": 15, "lo')
+            log.flush()
+            follower._read_new()
+            assert [record["step"] for record in seen] == [10]
+            log.write('ss": 0.25}\n')
+    assert seen == [{"step": 10, "loss": 0.5}, {"step": 15, "loss": 0.25}]
+
+
+def test_a_record_reads_as_one_line():
+    """Step of total, loss, PSNR when the model has one, and seconds per step."""
+    record = {"step": 50, "loss": 0.01234, "psnr": 21.456, "step_time_s": 0.512}
+    assert describe(record, 1200) == "step 50/1200  loss 0.01234  psnr 21.46  0.51 s/step"
