@@ -24,9 +24,15 @@ from train.checkpoint import save_checkpoint
 
 @pytest.fixture(scope="module")
 def tiny():
+    """Tiny models with the paper's causal ST tokenizer (tiny.toml's own is spatial only, where
+    the decoding context changes nothing), so that the context handling is what is tested."""
     torch.manual_seed(0)
     configs = load_model_configs("tiny")
-    return configs, VideoTokenizer(configs.tokenizer).eval(), DynamicsModel(configs.dynamics).eval()
+    tokenizer = configs.tokenizer
+    causal = dataclasses.replace(tokenizer, encoder=dataclasses.replace(tokenizer.encoder, temporal=True),
+                                 decoder=dataclasses.replace(tokenizer.decoder, temporal=True))
+    configs = dataclasses.replace(configs, tokenizer=causal)
+    return configs, VideoTokenizer(causal).eval(), DynamicsModel(configs.dynamics).eval()
 
 
 def _start_frames(batch: int) -> torch.Tensor:
