@@ -27,19 +27,25 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def dispatch(prog: str, commands: dict[str, tuple[str, str]], argv: list[str] | None, description: str | None = None):
+    """Parse `prog COMMAND ARGS...` and import the command's module; returns (module, its argv)."""
+    width = max(len(name) for name in commands) + 2
     parser = argparse.ArgumentParser(
-        prog="genie",
-        description="Curate gameplay video into training shards and train Genie on them.",
+        prog=prog,
+        description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands:\n" + "\n".join(f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()),
+        epilog="commands:\n" + "\n".join(f"  {name:<{width}} {text}" for name, (_, text) in commands.items()),
     )
-    parser.add_argument("command", choices=sorted(COMMANDS), metavar="command", help="one of the commands below")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's own arguments (genie COMMAND --help)")
+    parser.add_argument("command", choices=sorted(commands), metavar="command", help="one of the commands below")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help=f"the command's own arguments ({prog} COMMAND --help)")
     options = parser.parse_args(argv)
-    module = importlib.import_module(COMMANDS[options.command][0])
+    return importlib.import_module(commands[options.command][0]), options.args
+
+
+def main(argv: list[str] | None = None) -> int:
+    module, args = dispatch("genie", COMMANDS, argv, "Curate gameplay video into training shards and train Genie on them.")
     try:
-        return module.main(options.args) or 0
+        return module.main(args) or 0
     except GenieError as error:
         first, *rest = str(error).splitlines() or [type(error).__name__]
         print("\n".join([f"genie: error: {first}", *(f"  {line}" for line in rest)]), file=sys.stderr)

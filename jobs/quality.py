@@ -1,8 +1,8 @@
 """`genie quality ...`: the learned quality filter's commands (each module has main(argv))."""
 
-import argparse
-import importlib
 import sys
+
+from jobs.cli import dispatch
 
 # name -> (module with main(argv), one-line help)
 SUBCOMMANDS = {
@@ -13,15 +13,8 @@ SUBCOMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="genie quality",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands:\n" + "\n".join(f"  {name:<18} {text}" for name, (_, text) in SUBCOMMANDS.items()),
-    )
-    parser.add_argument("command", choices=sorted(SUBCOMMANDS), metavar="command", help="one of the commands below")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's own arguments")
-    options = parser.parse_args(argv)
-    return importlib.import_module(SUBCOMMANDS[options.command][0]).main(options.args) or 0
+    module, args = dispatch("genie quality", SUBCOMMANDS, argv)
+    return module.main(args) or 0
 
 
 if __name__ == "__main__":
