@@ -1,7 +1,7 @@
 """The LAM's objective by measurement: the paper's against the project's departure, on
 offline-world video, scored by agreement of latent with true actions on held-out videos.
 
-    python benchmarks/lam_actions.py [--shards DIR --corpus DIR] [--steps 300] [--seeds 0 1]
+    python benchmarks/lam_actions.py [--shards DIR --corpus DIR] [--steps 300 1000] [--seeds 0 1]
 
 Variants (models/lam.py):
 - paper: every transition through the quantiser, the action = the encoder's summary of the
@@ -19,6 +19,7 @@ offline world first (`genie run` with ingest_only, under --work).
 import argparse
 import dataclasses
 import json
+import math
 import pathlib
 import re
 import resource
@@ -53,17 +54,21 @@ def ingest_world(work: pathlib.Path, videos: int) -> tuple[pathlib.Path, pathlib
     return work / "world" / "ingest" / "shards", work / "world" / "corpus"
 
 
-def models_toml(variant: dict, folder: pathlib.Path) -> pathlib.Path:
-    """models/configs/tiny.toml with the variant's [lam] keys."""
+def models_toml(variant: dict, folder: pathlib.Path, num_codes: int | None) -> pathlib.Path:
+    """models/configs/tiny.toml with the variant's [lam] keys (and [lam.quantizer] num_codes if given)."""
     text = (ROOT / "models" / "configs" / "tiny.toml").read_text()
     text = re.sub(r"^(action|quantizer_loss_weight|unquantized_fraction) = .*\n", "", text, flags=re.M)
     text = text.replace("[lam]\n", "[lam]\n" + "".join(f"{k} = {v}\n" for k, v in variant.items()), 1)
+    if num_codes:
+        head, lam_quantizer, tail = text.partition("[lam.quantizer]\n")
+        text = head + lam_quantizer + re.sub(r"^num_codes = .*$", f"num_codes = {num_codes}", tail, count=1, flags=re.M)
     path = folder / "models.toml"
     path.write_text(text)
     return path
 
 
-def train_lam(models: pathlib.Path, shards: list[str], steps: int, seed: int, folder: pathlib.Path, args) -> pathlib.Path:
+def train_lam(models: pathlib.Path, shards: list[str], steps: list[int], seed: int, folder: pathlib.Path, args) -> pathlib.Path:
+    """One run of max(steps) steps that keeps a checkpoint at each of `steps` (one learning-rate schedule)."""
     from train.context import LocalContext
     from train.loop import TrainConfig, train
     from train.metrics import MetricsConfig
@@ -74,22 +79,22 @@ def train_lam(models: pathlib.Path, shards: list[str], steps: int, seed: int, fo
         model=str(models), seed=seed,
         data=DataConfig(shards=tuple(shards), window_frames=args.window_frames, batch_size=args.batch_size,
                         shuffle_block_clips=8, loader_processes=1, seed=seed),
-        optim=OptimConfig(max_steps=steps, lr=args.lr, warmup_steps=min(20, steps // 10)),
-        metrics=MetricsConfig(log_every=max(1, steps // 10), checkpoint_every=steps, sample_every=0, tensorboard=False))
-    context = LocalContext(folder / "logs", folder / "checkpoints", show_progress=False)
+        optim=OptimConfig(max_steps=max(steps), lr=args.lr, warmup_steps=min(20, max(steps) // 10)),
+        metrics=MetricsConfig(log_every=max(1, max(steps) // 10), checkpoint_every=math.gcd(*steps),
+                              sample_every=0, tensorboard=False))
+    context = LocalContext(folder / "logs", folder / "checkpoints", keep=max(steps) // math.gcd(*steps), show_progress=False)
     train("lam", config, context)
     return folder / "checkpoints"
 
 
-def measure(checkpoints: pathlib.Path, held_out: list[str], corpus: pathlib.Path, args) -> dict:
+def measure(checkpoint: pathlib.Path, held_out: list[str], corpus: pathlib.Path, args) -> dict:
     from evals.actions import action_agreement
     from jobs.eval import EvalConfig, read_windows
-    from train.checkpoint import latest_checkpoint
     from train.components import load_trained, video_from_frames
     from world.actions import N_ACTIONS
 
-    lam = load_trained(latest_checkpoint(checkpoints), "lam")
-    windows = read_windows(EvalConfig(tokenizer_checkpoint="", lam_checkpoint=str(checkpoints), dynamics_checkpoint="",
+    lam = load_trained(checkpoint, "lam")
+    windows = read_windows(EvalConfig(tokenizer_checkpoint="", lam_checkpoint=str(checkpoint), dynamics_checkpoint="",
                                       clips=tuple(held_out), output_dir="", corpus_dir=str(corpus),
                                       window_frames=args.window_frames, max_windows=args.windows, t=1))
     latent, psnrs = [], []
@@ -117,15 +122,17 @@ def main() -> None:
     parser.add_argument("--corpus", type=pathlib.Path, help="the offline-world corpus they came from (truth/)")
     parser.add_argument("--work", type=pathlib.Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--videos", type=int, default=8, help="uploads in the world rendered without --shards")
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, nargs="+", default=[300], help="measured after each of these steps of one run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--window-frames", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--windows", type=int, default=256, help="held-out windows measured")
+    parser.add_argument("--num-codes", type=int, help="the LAM's codebook size (default: tiny.toml's)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
         work = args.work or pathlib.Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
@@ -141,19 +148,22 @@ def main() -> None:
             for seed in args.seeds:
                 folder = work / f"lam-{name}-{seed}"
                 started, cpu = time.perf_counter(), cpu_seconds()
-                checkpoints = train_lam(models_toml(VARIANTS[name], work), training, args.steps, seed, folder, args)
-                row = {"variant": name, "seed": seed, "train_wall_s": round(time.perf_counter() - started, 1),
-                       "train_cpu_s": round(cpu_seconds() - cpu, 1)}
-                row |= {k: round(v, 4) if isinstance(v, float) else v
-                        for k, v in measure(checkpoints, held_out, corpus, args).items()}
-                results.append(row)
-                print(json.dumps(row), flush=True)
+                checkpoints = train_lam(models_toml(VARIANTS[name], work, args.num_codes), training, args.steps,
+                                        seed, folder, args)
+                wall, cpu = round(time.perf_counter() - started, 1), round(cpu_seconds() - cpu, 1)
+                for steps in sorted(args.steps):
+                    row = {"variant": name, "seed": seed, "steps": steps, "lr": args.lr, "num_codes": args.num_codes,
+                           "run_train_wall_s": wall, "run_train_cpu_s": cpu}
+                    row |= {k: round(v, 4) if isinstance(v, float) else v
+                            for k, v in measure(checkpoints / f"checkpoint_{steps:09d}", held_out, corpus, args).items()}
+                    results.append(row)
+                    print(json.dumps(row), flush=True)
         for name in args.variants:
-            rows = [r for r in results if r["variant"] == name]
+            rows = [r for r in results if r["variant"] == name and r["steps"] == max(args.steps)]
             mean = lambda key: sum(r[key] for r in rows) / len(rows)
             print(f"{name:<10} NMI {mean('nmi'):.3f}  accuracy {mean('accuracy'):.3f}  "
                   f"PSNR through codes {mean('psnr_through_codes'):.2f} dB (copying the last frame: "
-                  f"{mean('psnr_copying_the_last_frame'):.2f})  ({len(rows)} seeds)")
+                  f"{mean('psnr_copying_the_last_frame'):.2f})  ({len(rows)} seeds, {max(args.steps)} steps)")
 
 
 if __name__ == "__main__":
