@@ -62,6 +62,7 @@ def models_toml(variant: dict, folder: pathlib.Path, num_codes: int | None) -> p
     if num_codes:
         head, lam_quantizer, tail = text.partition("[lam.quantizer]\n")
         text = head + lam_quantizer + re.sub(r"^num_codes = .*$", f"num_codes = {num_codes}", tail, count=1, flags=re.M)
+        text = re.sub(r"^num_actions = .*$", f"num_actions = {num_codes}", text, flags=re.M)
     path = folder / "models.toml"
     path.write_text(text)
     return path
