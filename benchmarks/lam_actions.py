@@ -117,6 +117,50 @@ def copy_psnr(frames) -> float:
     return float(-10 * torch.log10(torch.tensor((error ** 2).mean())))
 
 
+def motion_ceiling(corpus: pathlib.Path) -> dict:
+    """What the player's true motion tells of the true action: every gameplay shot of the corpus
+    replayed from its sidecar (level seed, actions), sampled every third frame (10 fps) as ingest
+    does; each transition's (dx, dy) of the player, rounded to pixels, labelled with the action
+    most often pressed on it, scores NMI with the true action (a) as is and (b) mapped to the
+    action most common for it (an 8-code labelling no LAM can beat that sees only the motion)."""
+    from collections import Counter, defaultdict
+
+    import numpy as np
+
+    from evals.actions import action_agreement
+    from evals.world_truth import transition_actions
+    from world.game import Game
+    from world.level import generate_level
+
+    motions, labels = [], []
+    for path in sorted((corpus / "truth").glob("*.json")):
+        truth = json.loads(path.read_text())
+        for segment in truth["segments"]:
+            if segment["kind"] != "gameplay":
+                continue
+            pressed = truth["actions"][segment["start_frame"]:segment["end_frame"]]
+            game, where = Game(generate_level(segment["level_seed"]), truth["fps"]), []
+            for action in pressed:
+                where.append((game.player.x, game.player.y))
+                game.step(action)
+            samples = list(range(0, len(pressed), 3))
+            shot = {"actions": pressed, "segments": [{"start_frame": 0, "end_frame": len(pressed)}]}
+            for (a, b), label in zip(zip(samples, samples[1:]), transition_actions(shot, samples)):
+                if label >= 0:
+                    motions.append((round(where[b][0] - where[a][0]), round(where[b][1] - where[a][1])))
+                    labels.append(int(label))
+    labels = np.array(labels)
+    by_motion = defaultdict(Counter)
+    for motion, label in zip(motions, labels):
+        by_motion[motion][label] += 1
+    ids = {motion: index for index, motion in enumerate(by_motion)}
+    as_is = action_agreement(np.array([ids[m] for m in motions]), labels, len(ids), 8)
+    mapped = action_agreement(np.array([by_motion[m].most_common(1)[0][0] for m in motions]), labels, 8, 8)
+    return {"transitions": len(labels), "actions": np.bincount(labels, minlength=8).tolist(),
+            "nmi_motion": round(as_is.nmi, 3), "motions": len(ids),
+            "nmi_motion_to_likeliest_action": round(mapped.nmi, 3), "accuracy": round(mapped.accuracy, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shards", type=pathlib.Path, help="clip shards of an offline-world ingest")
@@ -132,12 +176,16 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=256, help="held-out windows measured")
     parser.add_argument("--num-codes", type=int, help="the LAM's codebook size (default: tiny.toml's)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--ceiling", action="store_true", help="print what the true motion tells of the action and stop")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
         work = args.work or pathlib.Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
         shards_dir, corpus = (args.shards, args.corpus) if args.shards else ingest_world(work, args.videos)
+        if args.ceiling:
+            print(json.dumps(motion_ceiling(corpus)))
+            return
         from jobs.eval import held_out_shards
         from schemas.shard_io import list_shards
 
