@@ -2,6 +2,7 @@
 offline-world video, scored by agreement of latent with true actions on held-out videos.
 
     python benchmarks/lam_actions.py [--shards DIR --corpus DIR] [--steps 300 1000] [--seeds 0 1]
+    python benchmarks/lam_actions.py --shards DIR --corpus DIR --ceiling
 
 Variants (models/lam.py):
 - paper: every transition through the quantiser, the action = the encoder's summary of the
@@ -12,7 +13,8 @@ Each trains the tiny LAM (models/configs/tiny.toml's sizes) with the real loop
 (train/loop.py, no Ray) on the training videos' clip shards, then infers actions on windows
 of the held-out videos (split by source video, as `genie run` does) and prints NMI and
 many-to-one accuracy with the world's true actions (evals/actions.py, evals/world_truth.py)
-and the held-out LAM PSNR through the codes. Without --shards it renders and ingests an
+and the held-out LAM PSNR through the codes, after each of --steps of one run. --ceiling
+instead prints what the player's true motion tells of the true action (motion_ceiling). Without --shards it renders and ingests an
 offline world first (`genie run` with ingest_only, under --work).
 """
 
