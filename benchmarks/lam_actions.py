@@ -14,12 +14,12 @@ Each trains the tiny LAM (models/configs/tiny.toml's sizes) with the real loop
 of the held-out videos (split by source video, as `genie run` does) and prints NMI and
 many-to-one accuracy with the world's true actions (evals/actions.py, evals/world_truth.py)
 and the held-out LAM PSNR through the codes, after each of --steps of one run. --ceiling
-instead prints what the player's true motion tells of the true action (motion_ceiling). Without --shards it renders and ingests an
-offline world first (`genie run` with ingest_only, under --work).
+instead prints what the player's true motion tells of the true action (motion_ceiling).
+Without --shards it renders and ingests an offline world first (`genie run` with
+ingest_only, under --work).
 """
 
 import argparse
-import dataclasses
 import json
 import math
 import pathlib
