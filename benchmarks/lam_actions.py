@@ -56,11 +56,14 @@ def ingest_world(work: pathlib.Path, videos: int) -> tuple[pathlib.Path, pathlib
     return work / "world" / "ingest" / "shards", work / "world" / "corpus"
 
 
-def models_toml(variant: dict, folder: pathlib.Path, num_codes: int | None) -> pathlib.Path:
-    """models/configs/tiny.toml with the variant's [lam] keys (and [lam.quantizer] num_codes if given)."""
+def models_toml(variant: dict, folder: pathlib.Path, num_codes: int | None, patch_size: int | None) -> pathlib.Path:
+    """models/configs/tiny.toml with the variant's [lam] keys (and num_codes, patch_size if given)."""
     text = (ROOT / "models" / "configs" / "tiny.toml").read_text()
-    text = re.sub(r"^(action|quantizer_loss_weight|unquantized_fraction) = .*\n", "", text, flags=re.M)
-    text = text.replace("[lam]\n", "[lam]\n" + "".join(f"{k} = {v}\n" for k, v in variant.items()), 1)
+    keys = variant | ({"patch_size": patch_size} if patch_size else {})
+    head, lam, tail = text.partition("[lam]\n")
+    block, next_table, tail = tail.partition("\n[")
+    block = re.sub(rf"^({'|'.join(keys)}) = .*\n", "", block, flags=re.M)
+    text = head + lam + "".join(f"{k} = {v}\n" for k, v in keys.items()) + block + next_table + tail
     if num_codes:
         head, lam_quantizer, tail = text.partition("[lam.quantizer]\n")
         text = head + lam_quantizer + re.sub(r"^num_codes = .*$", f"num_codes = {num_codes}", tail, count=1, flags=re.M)
@@ -177,6 +180,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--windows", type=int, default=256, help="held-out windows measured")
     parser.add_argument("--num-codes", type=int, help="the LAM's codebook size (default: tiny.toml's)")
+    parser.add_argument("--patch-size", type=int, help="the LAM's patch size (default: tiny.toml's 16)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--ceiling", action="store_true", help="print what the true motion tells of the action and stop")
     args = parser.parse_args()
@@ -199,7 +203,7 @@ def main() -> None:
             for seed in args.seeds:
                 folder = work / f"lam-{name}-{seed}"
                 started, cpu = time.perf_counter(), cpu_seconds()
-                checkpoints = train_lam(models_toml(VARIANTS[name], work, args.num_codes), training, args.steps,
+                checkpoints = train_lam(models_toml(VARIANTS[name], work, args.num_codes, args.patch_size), training, args.steps,
                                         seed, folder, args)
                 wall, cpu = round(time.perf_counter() - started, 1), round(cpu_seconds() - cpu, 1)
                 for steps in sorted(args.steps):
