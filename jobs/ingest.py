@@ -39,6 +39,7 @@ import os
 import pathlib
 import sys
 import time
+import warnings
 
 from jobs.resources import WorkerResources
 from pipeline import lineage
@@ -248,6 +249,9 @@ def _process_on_ray(config: IngestConfig, todo: list[dict], on_done) -> list[dic
         per_worker = max(process.cpus_per_worker, 1e-3)
         workers = min(process.workers or max(1, int(ray.cluster_resources().get("CPU", 1) / per_worker)), len(todo))
         dataset = ray.data.from_items([{"video": json.dumps(row)} for row in todo], override_num_blocks=len(todo))
+        # max_retries (below) has no named parameter in Ray 2.60's map_batches yet; the generic
+        # remote-args path it takes warns on every run. Ours, not the user's: not shown.
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
         download_share = workers
         download = config.ray.download
         if download.workers > 0:
