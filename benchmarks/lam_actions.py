@@ -1,7 +1,8 @@
 """The LAM's objective by measurement: the paper's against the project's departure, on
 offline-world video, scored by agreement of latent with true actions on held-out videos.
 
-    python benchmarks/lam_actions.py [--shards DIR --corpus DIR] [--steps 300] [--seeds 0 1]
+    python benchmarks/lam_actions.py [--shards DIR --corpus DIR] [--steps 300 1000] [--seeds 0 1]
+    python benchmarks/lam_actions.py --shards DIR --corpus DIR --ceiling
 
 Variants (models/lam.py):
 - paper: every transition through the quantiser, the action = the encoder's summary of the
@@ -12,13 +13,15 @@ Each trains the tiny LAM (models/configs/tiny.toml's sizes) with the real loop
 (train/loop.py, no Ray) on the training videos' clip shards, then infers actions on windows
 of the held-out videos (split by source video, as `genie run` does) and prints NMI and
 many-to-one accuracy with the world's true actions (evals/actions.py, evals/world_truth.py)
-and the held-out LAM PSNR through the codes. Without --shards it renders and ingests an
-offline world first (`genie run` with ingest_only, under --work).
+and the held-out LAM PSNR through the codes, after each of --steps of one run. --ceiling
+instead prints what the player's true motion tells of the true action (motion_ceiling).
+Without --shards it renders and ingests an offline world first (`genie run` with
+ingest_only, under --work).
 """
 
 import argparse
-import dataclasses
 import json
+import math
 import pathlib
 import re
 import resource
@@ -53,17 +56,25 @@ def ingest_world(work: pathlib.Path, videos: int) -> tuple[pathlib.Path, pathlib
     return work / "world" / "ingest" / "shards", work / "world" / "corpus"
 
 
-def models_toml(variant: dict, folder: pathlib.Path) -> pathlib.Path:
-    """models/configs/tiny.toml with the variant's [lam] keys."""
+def models_toml(variant: dict, folder: pathlib.Path, num_codes: int | None, patch_size: int | None) -> pathlib.Path:
+    """models/configs/tiny.toml with the variant's [lam] keys (and num_codes, patch_size if given)."""
     text = (ROOT / "models" / "configs" / "tiny.toml").read_text()
-    text = re.sub(r"^(action|quantizer_loss_weight|unquantized_fraction) = .*\n", "", text, flags=re.M)
-    text = text.replace("[lam]\n", "[lam]\n" + "".join(f"{k} = {v}\n" for k, v in variant.items()), 1)
+    keys = variant | ({"patch_size": patch_size} if patch_size else {})
+    head, lam, tail = text.partition("[lam]\n")
+    block, next_table, tail = tail.partition("\n[")
+    block = re.sub(rf"^({'|'.join(keys)}) = .*\n", "", block, flags=re.M)
+    text = head + lam + "".join(f"{k} = {v}\n" for k, v in keys.items()) + block + next_table + tail
+    if num_codes:
+        head, lam_quantizer, tail = text.partition("[lam.quantizer]\n")
+        text = head + lam_quantizer + re.sub(r"^num_codes = .*$", f"num_codes = {num_codes}", tail, count=1, flags=re.M)
+        text = re.sub(r"^num_actions = .*$", f"num_actions = {num_codes}", text, flags=re.M)
     path = folder / "models.toml"
     path.write_text(text)
     return path
 
 
-def train_lam(models: pathlib.Path, shards: list[str], steps: int, seed: int, folder: pathlib.Path, args) -> pathlib.Path:
+def train_lam(models: pathlib.Path, shards: list[str], steps: list[int], seed: int, folder: pathlib.Path, args) -> pathlib.Path:
+    """One run of max(steps) steps that keeps a checkpoint at each of `steps` (one learning-rate schedule)."""
     from train.context import LocalContext
     from train.loop import TrainConfig, train
     from train.metrics import MetricsConfig
@@ -74,22 +85,22 @@ def train_lam(models: pathlib.Path, shards: list[str], steps: int, seed: int, fo
         model=str(models), seed=seed,
         data=DataConfig(shards=tuple(shards), window_frames=args.window_frames, batch_size=args.batch_size,
                         shuffle_block_clips=8, loader_processes=1, seed=seed),
-        optim=OptimConfig(max_steps=steps, lr=args.lr, warmup_steps=min(20, steps // 10)),
-        metrics=MetricsConfig(log_every=max(1, steps // 10), checkpoint_every=steps, sample_every=0, tensorboard=False))
-    context = LocalContext(folder / "logs", folder / "checkpoints", show_progress=False)
+        optim=OptimConfig(max_steps=max(steps), lr=args.lr, warmup_steps=min(20, max(steps) // 10)),
+        metrics=MetricsConfig(log_every=max(1, max(steps) // 10), checkpoint_every=math.gcd(*steps),
+                              sample_every=0, tensorboard=False))
+    context = LocalContext(folder / "logs", folder / "checkpoints", keep=max(steps) // math.gcd(*steps), show_progress=False)
     train("lam", config, context)
     return folder / "checkpoints"
 
 
-def measure(checkpoints: pathlib.Path, held_out: list[str], corpus: pathlib.Path, args) -> dict:
+def measure(checkpoint: pathlib.Path, held_out: list[str], corpus: pathlib.Path, args) -> dict:
     from evals.actions import action_agreement
     from jobs.eval import EvalConfig, read_windows
-    from train.checkpoint import latest_checkpoint
     from train.components import load_trained, video_from_frames
     from world.actions import N_ACTIONS
 
-    lam = load_trained(latest_checkpoint(checkpoints), "lam")
-    windows = read_windows(EvalConfig(tokenizer_checkpoint="", lam_checkpoint=str(checkpoints), dynamics_checkpoint="",
+    lam = load_trained(checkpoint, "lam")
+    windows = read_windows(EvalConfig(tokenizer_checkpoint="", lam_checkpoint=str(checkpoint), dynamics_checkpoint="",
                                       clips=tuple(held_out), output_dir="", corpus_dir=str(corpus),
                                       window_frames=args.window_frames, max_windows=args.windows, t=1))
     latent, psnrs = [], []
@@ -111,25 +122,76 @@ def copy_psnr(frames) -> float:
     return float(-10 * torch.log10(torch.tensor((error ** 2).mean())))
 
 
+def motion_ceiling(corpus: pathlib.Path) -> dict:
+    """What the player's true motion tells of the true action: every gameplay shot of the corpus
+    replayed from its sidecar (level seed, actions), sampled every third frame (10 fps) as ingest
+    does; each transition's (dx, dy) of the player, rounded to pixels, labelled with the action
+    most often pressed on it, scores NMI with the true action (a) as is and (b) mapped to the
+    action most common for it (an 8-code labelling no LAM can beat that sees only the motion)."""
+    from collections import Counter, defaultdict
+
+    import numpy as np
+
+    from evals.actions import action_agreement
+    from evals.world_truth import transition_actions
+    from world.game import Game
+    from world.level import generate_level
+
+    motions, labels = [], []
+    for path in sorted((corpus / "truth").glob("*.json")):
+        truth = json.loads(path.read_text())
+        for segment in truth["segments"]:
+            if segment["kind"] != "gameplay":
+                continue
+            pressed = truth["actions"][segment["start_frame"]:segment["end_frame"]]
+            game, where = Game(generate_level(segment["level_seed"]), truth["fps"]), []
+            for action in pressed:
+                where.append((game.player.x, game.player.y))
+                game.step(action)
+            samples = list(range(0, len(pressed), 3))
+            shot = {"actions": pressed, "segments": [{"start_frame": 0, "end_frame": len(pressed)}]}
+            for (a, b), label in zip(zip(samples, samples[1:]), transition_actions(shot, samples)):
+                if label >= 0:
+                    motions.append((round(where[b][0] - where[a][0]), round(where[b][1] - where[a][1])))
+                    labels.append(int(label))
+    labels = np.array(labels)
+    by_motion = defaultdict(Counter)
+    for motion, label in zip(motions, labels):
+        by_motion[motion][label] += 1
+    ids = {motion: index for index, motion in enumerate(by_motion)}
+    as_is = action_agreement(np.array([ids[m] for m in motions]), labels, len(ids), 8)
+    mapped = action_agreement(np.array([by_motion[m].most_common(1)[0][0] for m in motions]), labels, 8, 8)
+    return {"transitions": len(labels), "actions": np.bincount(labels, minlength=8).tolist(),
+            "nmi_motion": round(as_is.nmi, 3), "motions": len(ids),
+            "nmi_motion_to_likeliest_action": round(mapped.nmi, 3), "accuracy": round(mapped.accuracy, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shards", type=pathlib.Path, help="clip shards of an offline-world ingest")
     parser.add_argument("--corpus", type=pathlib.Path, help="the offline-world corpus they came from (truth/)")
     parser.add_argument("--work", type=pathlib.Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--videos", type=int, default=8, help="uploads in the world rendered without --shards")
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, nargs="+", default=[300], help="measured after each of these steps of one run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--window-frames", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--windows", type=int, default=256, help="held-out windows measured")
+    parser.add_argument("--num-codes", type=int, help="the LAM's codebook size (default: tiny.toml's)")
+    parser.add_argument("--patch-size", type=int, help="the LAM's patch size (default: tiny.toml's 16)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--ceiling", action="store_true", help="print what the true motion tells of the action and stop")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
         work = args.work or pathlib.Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
         shards_dir, corpus = (args.shards, args.corpus) if args.shards else ingest_world(work, args.videos)
+        if args.ceiling:
+            print(json.dumps(motion_ceiling(corpus)))
+            return
         from jobs.eval import held_out_shards
         from schemas.shard_io import list_shards
 
@@ -141,19 +203,22 @@ def main() -> None:
             for seed in args.seeds:
                 folder = work / f"lam-{name}-{seed}"
                 started, cpu = time.perf_counter(), cpu_seconds()
-                checkpoints = train_lam(models_toml(VARIANTS[name], work), training, args.steps, seed, folder, args)
-                row = {"variant": name, "seed": seed, "train_wall_s": round(time.perf_counter() - started, 1),
-                       "train_cpu_s": round(cpu_seconds() - cpu, 1)}
-                row |= {k: round(v, 4) if isinstance(v, float) else v
-                        for k, v in measure(checkpoints, held_out, corpus, args).items()}
-                results.append(row)
-                print(json.dumps(row), flush=True)
+                checkpoints = train_lam(models_toml(VARIANTS[name], work, args.num_codes, args.patch_size), training, args.steps,
+                                        seed, folder, args)
+                wall, cpu = round(time.perf_counter() - started, 1), round(cpu_seconds() - cpu, 1)
+                for steps in sorted(args.steps):
+                    row = {"variant": name, "seed": seed, "steps": steps, "lr": args.lr, "num_codes": args.num_codes,
+                           "run_train_wall_s": wall, "run_train_cpu_s": cpu}
+                    row |= {k: round(v, 4) if isinstance(v, float) else v
+                            for k, v in measure(checkpoints / f"checkpoint_{steps:09d}", held_out, corpus, args).items()}
+                    results.append(row)
+                    print(json.dumps(row), flush=True)
         for name in args.variants:
-            rows = [r for r in results if r["variant"] == name]
+            rows = [r for r in results if r["variant"] == name and r["steps"] == max(args.steps)]
             mean = lambda key: sum(r[key] for r in rows) / len(rows)
             print(f"{name:<10} NMI {mean('nmi'):.3f}  accuracy {mean('accuracy'):.3f}  "
                   f"PSNR through codes {mean('psnr_through_codes'):.2f} dB (copying the last frame: "
-                  f"{mean('psnr_copying_the_last_frame'):.2f})  ({len(rows)} seeds)")
+                  f"{mean('psnr_copying_the_last_frame'):.2f})  ({len(rows)} seeds, {max(args.steps)} steps)")
 
 
 if __name__ == "__main__":
