@@ -261,13 +261,16 @@ def fit(component: str, config: TrainJobConfig, after_step: StepHook | None = No
 
 
 class MetricsFollower:
-    """Calls `callback` with each step record appended to a metrics.jsonl while it is open."""
+    """Calls `callback` with each step record appended to a metrics.jsonl while it is open,
+    and with a {"event": "restart", ...} record when the workers start a second time (Ray
+    Train restarted the worker group after a failure, from its last checkpoint or from scratch)."""
 
     def __init__(self, path: pathlib.Path, callback: Callable[[dict], None], poll_s: float = 1.0):
         self.path, self.callback, self.poll_s = path, callback, poll_s
         self._offset = path.stat().st_size if path.is_file() else 0  # a resumed run's old records are not news
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one reader at a time: each record is reported once
+        self._starts = 0
         self._thread = threading.Thread(target=self._follow, name="metrics-follower", daemon=True)
 
     def __enter__(self) -> "MetricsFollower":
@@ -296,10 +299,17 @@ class MetricsFollower:
                 record = json.loads(line)
                 if "event" not in record:
                     self.callback(record)
+                elif record["event"] == "start":
+                    self._starts += 1
+                    if self._starts > 1:
+                        self.callback(record | {"event": "restart"})
 
 
 def describe(record: dict, total: int) -> str:
     """One metrics record as a log line: step, loss, PSNR where the model has one, speed."""
+    if record.get("event") == "restart":
+        origin = "its last checkpoint" if record.get("resumed") else "scratch (no checkpoint yet)"
+        return f"workers restarted after a failure: step {record['step']}/{total}, from {origin}"
     parts = [f"step {record['step']}/{total}", f"loss {record['loss']:.4g}"]
     parts += [f"{key} {record[key]:.2f}" for key in ("psnr",) if key in record]
     parts.append(f"{record['step_time_s']:.2f} s/step")

@@ -61,8 +61,11 @@ def train(component_name: str, config: TrainConfig, context: WorkerContext, afte
     if state.start_step >= config.optim.max_steps:
         return {}
     log = MetricsLog(context.log_dir, config.metrics.tensorboard) if rank == 0 else None
-    if log and state.resume:
-        log.event("resume", state.start_step, **state.resume)
+    if log:
+        # a second "start" in one job means Ray Train restarted the workers (jobs/train.py says so)
+        log.event("start", state.start_step, resumed=state.resume is not None)
+        if state.resume:
+            log.event("resume", state.start_step, **state.resume)
 
     positions = list(state.positions)
     loader = window_loader(config.data, part.sample_format(), shards, rank, state.start_batch, state.positions,
