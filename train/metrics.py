@@ -1,9 +1,9 @@
 """Training metrics: a JSON-lines log, TensorBoard, sample images, throughput and MFU.
 
-Rank 0 writes `metrics.jsonl` (one record per logged step, plus `event` records:
-`start` each time the workers start, `resume` and `checkpoint`), TensorBoard events and `samples/step_<n>.png`. Every rank writes
-`ranks/rank<r>.jsonl`: where it ran (node, pid) and when it started or resumed, which is what
-an operator needs after a node died.
+Rank 0 writes `metrics.jsonl` (one record per logged step, plus `event` records: `start`
+each time the workers start, `resume` and `checkpoint`), TensorBoard events and
+`samples/step_<n>.png`. Every rank writes `ranks/rank<r>.jsonl`: where it ran (node, pid)
+and when it started or resumed, which is what an operator needs after a node died.
 """
 
 import dataclasses
