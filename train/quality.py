@@ -45,8 +45,12 @@ class QualityTrainConfig:
     # non-test videos are cut into `folds` parts, each scored by a model trained on the others,
     # and the model kept is trained on all of them (validation_fraction is then unused).
     folds: int = 0
-    # The threshold: the lowest whose validation precision reaches min_precision; 0 = `threshold`.
+    # The threshold: the lowest whose validation precision reaches min_precision (0 = `threshold`),
+    # lowered where needed so that min_recall of the good validation clips stay kept: a threshold
+    # set by a few bad clips that score like good ones would drop good footage the labels never
+    # showed (which scores a little lower than the labelled footage).
     min_precision: float = 0.97
+    min_recall: float = 0.0
     threshold: float = 0.5
     epochs: int = 30
     batch_size: int = 32
@@ -71,6 +75,8 @@ class QualityTrainConfig:
             raise ConfigError("need 0 < test_fraction, 0 <= validation_fraction, and their sum < 1", "test_fraction")
         if self.epochs < 1 or self.batch_size < 2 or self.candidate_frames < 1:
             raise ConfigError("epochs >= 1, batch_size >= 2 and candidate_frames >= 1 are required", "epochs")
+        if not (0 <= self.min_precision <= 1 and 0 <= self.min_recall <= 1):
+            raise ConfigError("min_precision and min_recall must lie in [0, 1]", "min_recall")
         if self.folds < 0 or self.folds == 1:
             raise ConfigError(f"folds must be 0 (a validation split) or >= 2, got {self.folds}", "folds")
 
@@ -238,7 +244,8 @@ def train_quality_model(clips: LabelledClips, model_config: QualityModelConfig, 
     model, steps = fit(clips, labels, train_index, model_config, config, config.seed, log)
     if config.folds <= 1:
         probabilities[validation] = predict(model, clips, validation)[0]
-    threshold = choose_threshold(labels[validation], probabilities[validation], config.min_precision, config.threshold)
+    threshold = choose_threshold(labels[validation], probabilities[validation], config.min_precision, config.threshold,
+                                 config.min_recall)
     test = np.flatnonzero(used & in_test)
     test_probabilities = predict(model, clips, test)[0]
     info = {
@@ -247,6 +254,9 @@ def train_quality_model(clips: LabelledClips, model_config: QualityModelConfig, 
         "train": {"clips": int(len(train_index)), "steps": steps, "folds": config.folds, "wall_s": round(time.monotonic() - started, 1),
                   "cpu_s": round(time.process_time() - cpu_started, 1)},
         "validation": figures(labels[validation], probabilities[validation], threshold),
+        # the validation scores, for choosing another threshold (LearnedConfig.threshold) knowingly
+        "validation_scores": {name: np.round(np.sort(probabilities[validation][labels[validation] == value]), 4).tolist()
+                              for name, value in (("good", 1), ("bad", 0))},
         "test": figures(labels[test], test_probabilities, threshold),
         "test_videos": sorted({clips.video_ids[i] for i in np.flatnonzero(in_test)}),
     }  # fmt: skip

@@ -22,19 +22,26 @@ def precision_recall(labels: np.ndarray, probabilities: np.ndarray, threshold: f
     return precision, recall
 
 
-def choose_threshold(labels: np.ndarray, probabilities: np.ndarray, min_precision: float, fallback: float) -> float:
-    """The lowest threshold whose precision reaches min_precision (halfway between the lowest
-    qualifying score and the one below it); `fallback` when none does or there is nothing to
-    choose on."""
+def choose_threshold(labels: np.ndarray, probabilities: np.ndarray, min_precision: float, fallback: float,
+                     min_recall: float = 0.0) -> float:
+    """The lowest threshold whose precision reaches min_precision, but never so high that less
+    than min_recall of the good clips stay kept: each halfway between the lowest score it keeps
+    and the score below it. `fallback` when no threshold reaches min_precision or there is
+    nothing to choose on."""
     if min_precision <= 0 or not (labels == 1).any():
         return fallback
     candidates = np.sort(np.unique(probabilities))
-    for index, threshold in enumerate(candidates):
-        if precision_recall(labels, probabilities, float(threshold))[0] >= min_precision:
-            # halfway down to the next lower score: the same clips kept, with a margin for
-            # footage that scores a little lower than the validation clips did
-            return float(threshold if index == 0 else (threshold + candidates[index - 1]) / 2)
-    return fallback
+    by_precision = next((index for index, threshold in enumerate(candidates)
+                         if precision_recall(labels, probabilities, float(threshold))[0] >= min_precision), None)
+    if by_precision is None:
+        return fallback
+    good = np.sort(probabilities[labels == 1])[::-1]
+    needed = int(np.ceil(min_recall * len(good) - 1e-9))
+    by_recall = int(np.searchsorted(candidates, good[needed - 1])) if needed > 0 else len(candidates)
+    index = min(by_precision, by_recall)
+    # halfway down to the next lower score: the same clips kept, with a margin for footage
+    # that scores a little lower than the validation clips did
+    return float(candidates[index] if index == 0 else (candidates[index] + candidates[index - 1]) / 2)
 
 
 def figures(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict:
