@@ -1,13 +1,15 @@
 """The learned quality filter's figures, by one command:
 
     .venv/bin/python benchmarks/quality.py                 # corpus, clips, labels, training, figures
-    .venv/bin/python benchmarks/quality.py --skip-train    # figures of the model already trained
+    .venv/bin/python benchmarks/quality.py --skip-train    # figures of the models already trained
 
 1. An offline-world corpus (on- and off-topic uploads; clean, face-cam and letterboxed
    gameplay) is cut into clips by the ingest stages in one process (heuristic scorer only),
    and labelled from the world's sidecars (`genie quality labels-from-world`).
 2. `genie quality train --config jobs/configs/quality_cnn.toml` trains the offline CNN option,
-   in a child process whose CPU time is measured. Its test split holds out whole source videos.
+   in a child process whose CPU time is measured, once per split seed (`--train-seeds`,
+   default 0 1 2: the config's [train] seed, which draws the held-out test videos and the
+   cross-validation folds), so that the figures show how much rests on the draw.
 3. On the held-out videos' clips, with good = quality 4 and 5: precision and recall of what the
    model keeps, ROC AUC, and how many face-cam (2) and letterboxed (3) clips it keeps.
 4. The real footage in ../shared/corpus/smb (never trained on) through the same stages with
