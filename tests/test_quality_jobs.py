@@ -148,6 +148,7 @@ def test_roc_auc_and_threshold_choice():
     # a recall floor lowers a threshold that would drop more good clips than it allows
     assert choose_threshold(labels, scores, min_precision=1.0, fallback=0.5, min_recall=1.0) == pytest.approx(0.25)
     assert choose_threshold(labels, scores, min_precision=1.0, fallback=0.5, min_recall=0.6) == pytest.approx(0.6)
+    assert choose_threshold(labels, scores, min_precision=1.0, fallback=0.5, max_threshold=0.5) == pytest.approx(0.5)
 
 
 def test_training_separates_clean_clips_from_letterboxed_ones():

@@ -2,9 +2,12 @@
 
 The paper's rule: clips labelled 5 are good, 1 bad, 2-4 left out (`positive_scores`,
 `negative_scores`). Clips are split by source video (every clip of a video on one side) into
-train, validation and test; the threshold on P(good) is chosen on validation (the lowest that
-reaches `min_precision`, so recall is as high as that precision allows), and precision,
-recall and ROC AUC are reported on test, which nothing was fitted or chosen on.
+train, validation and test, or with `folds` into test and cross-validation folds (each
+fold's clips scored by a model trained on the other folds; the model kept is trained on all
+of them). The threshold on P(good) is chosen on the validation scores: the lowest that
+reaches `min_precision`, so recall is as high as that precision allows, but not so high that
+less than `min_recall` of the good clips stay kept. Precision, recall and ROC AUC are
+reported on test, which nothing was fitted or chosen on.
 
 Augmentation, because the labelled footage is not all footage (and, with
 `synthetic_letterbox`, to show the rule "letterboxed is bad" in every look, not only in the
@@ -51,6 +54,10 @@ class QualityTrainConfig:
     # showed (which scores a little lower than the labelled footage).
     min_precision: float = 0.97
     min_recall: float = 0.0
+    # A cap on the chosen threshold (1 = none): validation scores of models trained on part of
+    # the labels can put bad clips at P(good) ~ 1, dragging a precision-driven threshold into
+    # the good clips' tail, where unlabelled good footage (scoring a little lower) is dropped.
+    max_threshold: float = 1.0
     threshold: float = 0.5
     epochs: int = 30
     batch_size: int = 32
@@ -75,8 +82,8 @@ class QualityTrainConfig:
             raise ConfigError("need 0 < test_fraction, 0 <= validation_fraction, and their sum < 1", "test_fraction")
         if self.epochs < 1 or self.batch_size < 2 or self.candidate_frames < 1:
             raise ConfigError("epochs >= 1, batch_size >= 2 and candidate_frames >= 1 are required", "epochs")
-        if not (0 <= self.min_precision <= 1 and 0 <= self.min_recall <= 1):
-            raise ConfigError("min_precision and min_recall must lie in [0, 1]", "min_recall")
+        if not (0 <= self.min_precision <= 1 and 0 <= self.min_recall <= 1 and 0 < self.max_threshold <= 1):
+            raise ConfigError("min_precision and min_recall must lie in [0, 1], max_threshold in (0, 1]", "max_threshold")
         if self.folds < 0 or self.folds == 1:
             raise ConfigError(f"folds must be 0 (a validation split) or >= 2, got {self.folds}", "folds")
 
@@ -245,7 +252,7 @@ def train_quality_model(clips: LabelledClips, model_config: QualityModelConfig, 
     if config.folds <= 1:
         probabilities[validation] = predict(model, clips, validation)[0]
     threshold = choose_threshold(labels[validation], probabilities[validation], config.min_precision, config.threshold,
-                                 config.min_recall)
+                                 config.min_recall, config.max_threshold)
     test = np.flatnonzero(used & in_test)
     test_probabilities = predict(model, clips, test)[0]
     info = {

@@ -23,11 +23,16 @@ def precision_recall(labels: np.ndarray, probabilities: np.ndarray, threshold: f
 
 
 def choose_threshold(labels: np.ndarray, probabilities: np.ndarray, min_precision: float, fallback: float,
-                     min_recall: float = 0.0) -> float:
+                     min_recall: float = 0.0, max_threshold: float = 1.0) -> float:
     """The lowest threshold whose precision reaches min_precision, but never so high that less
     than min_recall of the good clips stay kept: each halfway between the lowest score it keeps
     and the score below it. `fallback` when no threshold reaches min_precision or there is
-    nothing to choose on."""
+    nothing to choose on. Never above max_threshold."""
+    return min(max_threshold, _threshold(labels, probabilities, min_precision, fallback, min_recall))
+
+
+def _threshold(labels: np.ndarray, probabilities: np.ndarray, min_precision: float, fallback: float,
+               min_recall: float) -> float:
     if min_precision <= 0 or not (labels == 1).any():
         return fallback
     candidates = np.sort(np.unique(probabilities))
