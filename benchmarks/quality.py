@@ -1,13 +1,15 @@
 """The learned quality filter's figures, by one command:
 
     .venv/bin/python benchmarks/quality.py                 # corpus, clips, labels, training, figures
-    .venv/bin/python benchmarks/quality.py --skip-train    # figures of the model already trained
+    .venv/bin/python benchmarks/quality.py --skip-train    # figures of the models already trained
 
 1. An offline-world corpus (on- and off-topic uploads; clean, face-cam and letterboxed
    gameplay) is cut into clips by the ingest stages in one process (heuristic scorer only),
    and labelled from the world's sidecars (`genie quality labels-from-world`).
 2. `genie quality train --config jobs/configs/quality_cnn.toml` trains the offline CNN option,
-   in a child process whose CPU time is measured. Its test split holds out whole source videos.
+   in a child process whose CPU time is measured, once per split seed (`--train-seeds`,
+   default 0 1 2: the config's [train] seed, which draws the held-out test videos and the
+   cross-validation folds), so that the figures show how much rests on the draw.
 3. On the held-out videos' clips, with good = quality 4 and 5: precision and recall of what the
    model keeps, ROC AUC, and how many face-cam (2) and letterboxed (3) clips it keeps.
 4. The real footage in ../shared/corpus/smb (never trained on) through the same stages with
@@ -20,6 +22,7 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import resource
 import subprocess
 import sys
@@ -62,7 +65,7 @@ def held_out_figures(run: pathlib.Path, labels_path: pathlib.Path, model_dir: pa
     from schemas.labels import read_labels
     from schemas.shard import decode_sample
     from schemas.shard_io import iter_samples
-    from train.quality import precision_recall, roc_auc
+    from train.quality_threshold import precision_recall, roc_auc
 
     labels = read_labels(str(labels_path)).to_pylist()
     score_of = {row["clip_id"]: row["score"] for row in labels if row["video_id"] in test_videos}
@@ -144,7 +147,9 @@ def main() -> int:
     parser.add_argument("--world-max-s", type=float, default=50.0)
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--config", default=str(ROOT / "jobs" / "configs" / "quality_cnn.toml"))
-    parser.add_argument("--skip-train", action="store_true", help="reuse the model in --work")
+    parser.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="a model per split seed ([train] seed); the first one's throughput is measured")
+    parser.add_argument("--skip-train", action="store_true", help="reuse the models in --work")
     parser.add_argument("--throughput-clips", type=int, default=128)
     options = parser.parse_args()
     from pipeline.quality import QualityConfig
@@ -156,7 +161,7 @@ def main() -> int:
         config = CorpusConfig(seed=options.seed, videos=options.world_videos, offtopic=options.world_offtopic,
                               min_duration_s=options.world_min_s, max_duration_s=options.world_max_s)  # fmt: skip
         generate_corpus(config, world)
-    run, labels, model_dir = work / "world_run", work / "labels.parquet", work / "model"
+    run, labels = work / "world_run", work / "labels.parquet"
     if not (run / "manifest" / "clips.parquet").is_file():
         started = time.monotonic()
         process_folder(sorted((world / "videos").glob("*.mp4")), run, QualityConfig())
@@ -165,21 +170,30 @@ def main() -> int:
     if not labels.is_file():
         subprocess.run([PYTHON, "-m", "jobs.cli", "quality", "labels-from-world", "--run", str(run), "--world", str(world),
                         "--out", str(labels)], check=True, cwd=ROOT, env=env)  # fmt: skip
-    if not options.skip_train:
-        before, started = cpu_of_children(), time.monotonic()
-        subprocess.run([PYTHON, "-m", "jobs.cli", "quality", "train", "--config", options.config, "--labels", str(labels),
-                        "--run", str(run), "--out", str(model_dir)], check=True, cwd=ROOT, env=env)  # fmt: skip
-        training = {"cpu_s": round(cpu_of_children() - before, 1), "wall_s": round(time.monotonic() - started, 1)}
-        (work / "training.json").write_text(json.dumps(training))
-    training = json.loads((work / "training.json").read_text())
-    info = json.loads((model_dir / "config.json").read_text())
-    report = {
-        "training (CPU, one command)": training,
-        "model": {"id": info["model_id"], "train_clips": info["train"]["clips"], "validation": info["validation"]},
-        "held-out world videos (good = 4-5)": held_out_figures(run, labels, model_dir, set(info["test_videos"])),
-        "smb (real footage, never trained on)": smb_figures(work, model_dir),
-        "scoring throughput (1 CPU thread)": {size: throughput(run, model_dir, options.throughput_clips, size) for size in (1, 32)},
-    }
+    report = {}
+    for seed in options.train_seeds:
+        folder = work / f"seed_{seed}"
+        model_dir = folder / "model"
+        if not options.skip_train:
+            folder.mkdir(parents=True, exist_ok=True)
+            config = re.sub(r"^seed = .*$", f"seed = {seed}", pathlib.Path(options.config).read_text(), count=1, flags=re.M)
+            (folder / "config.toml").write_text(config)
+            before, started = cpu_of_children(), time.monotonic()
+            subprocess.run([PYTHON, "-m", "jobs.cli", "quality", "train", "--config", str(folder / "config.toml"), "--labels",
+                            str(labels), "--run", str(run), "--out", str(model_dir)], check=True, cwd=ROOT, env=env)  # fmt: skip
+            training = {"cpu_s": round(cpu_of_children() - before, 1), "wall_s": round(time.monotonic() - started, 1)}
+            (folder / "training.json").write_text(json.dumps(training))
+        info = json.loads((model_dir / "config.json").read_text())
+        report[f"split seed {seed}"] = {
+            "training (CPU, one command)": json.loads((folder / "training.json").read_text()),
+            "model": {"id": info["model_id"], "train_clips": info["train"]["clips"], "validation": info["validation"]},
+            "held-out world videos (good = 4-5)": held_out_figures(run, labels, model_dir, set(info["test_videos"])),
+            "smb (real footage, never trained on)": smb_figures(folder, model_dir),
+        }
+        print(json.dumps({seed: report[f"split seed {seed}"]}), file=sys.stderr)
+    model_dir = work / f"seed_{options.train_seeds[0]}" / "model"
+    sizes = (1, 32)
+    report["scoring throughput (1 CPU thread)"] = {size: throughput(run, model_dir, options.throughput_clips, size) for size in sizes}
     print(json.dumps(report, indent=1))
     return 0
 

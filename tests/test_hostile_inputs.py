@@ -26,6 +26,7 @@ from pipeline import lineage
 from pipeline.download import DownloadConfig
 from pipeline.output_lock import LOCK_FILE, OutputLock, OutputLocked
 from pipeline.process_video import SHARDS
+from pipeline.quality import QualityConfig
 from pipeline.rows import reason_code
 from schemas import ids
 from schemas import shard as clip_spec
@@ -106,8 +107,9 @@ def job_config(site: VideoSite, output: pathlib.Path):
     search = dataclasses.replace(config.search, queries=("speedrun", "slowfeed"), query_timeout_s=2.0, socket_timeout_s=5.0)
     download = DownloadConfig(socket_timeout_s=5.0, video_timeout_s=3.0, max_attempts=1, max_file_bytes=MAX_FILE_BYTES,
                               extractors=("generic",), rate_per_s=50.0)  # fmt: skip
+    # the heuristic scorer: the good uploads are ffmpeg test patterns, which the default's learned filter rightly drops
     return dataclasses.replace(config, output_dir=str(output), progress=False, search=search, download=download,
-                               ray=RaySection(num_cpus=2, download=WorkerResources(workers=0)))  # fmt: skip
+                               quality=QualityConfig(), ray=RaySection(num_cpus=2, download=WorkerResources(workers=0)))  # fmt: skip
 
 
 @pytest.fixture(scope="module")

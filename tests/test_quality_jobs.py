@@ -18,7 +18,8 @@ from pipeline.shards import ShardConfig
 from schemas.manifest import RUN_CLIPS_FILE, VIDEO_SCHEMA
 from schemas.shard import decode_sample
 from schemas.shard_io import iter_samples
-from train.quality import LabelledClips, QualityTrainConfig, choose_threshold, roc_auc, split_by_video, train_quality_model
+from train.quality import LabelledClips, QualityTrainConfig, folds_by_video, split_by_video, train_quality_model
+from train.quality_threshold import choose_threshold, roc_auc
 from world.corpus import CorpusConfig, generate_corpus
 
 TINY_TRAIN = """
@@ -129,12 +130,25 @@ def test_split_by_video_keeps_a_video_together_and_repeats():
     assert split.tolist() == split_by_video(videos, 0.2, 0.3, seed=1).tolist() and set(split.tolist()) == {0, 1, 2}
 
 
+def test_folds_by_video_keep_a_video_together_and_the_test_videos_of_the_split():
+    """Cross-validation folds hold whole videos, and the test clips are exactly split_by_video's."""
+    videos = [f"v{index % 40}" for index in range(400)]
+    fold = folds_by_video(videos, 4, 0.25, seed=2)
+    assert all(len({f for v, f in zip(videos, fold) if v == video}) == 1 for video in set(videos))
+    assert set(fold.tolist()) == {-1, 0, 1, 2, 3}
+    assert ((fold < 0) == (split_by_video(videos, 0.15, 0.25, seed=2) == 2)).all()
+
+
 def test_roc_auc_and_threshold_choice():
     """AUC counts ranked pairs; the threshold is the lowest reaching the wanted precision."""
     labels, scores = np.array([0, 0, 1, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.4, 0.8, 0.9])
     assert roc_auc(labels, scores) == pytest.approx(8 / 9)
     assert choose_threshold(labels, scores, min_precision=1.0, fallback=0.5) == pytest.approx(0.6)  # between 0.4 and 0.8
     assert choose_threshold(labels, scores, min_precision=0.7, fallback=0.5) == pytest.approx(0.25)
+    # a recall floor lowers a threshold that would drop more good clips than it allows
+    assert choose_threshold(labels, scores, min_precision=1.0, fallback=0.5, min_recall=1.0) == pytest.approx(0.25)
+    assert choose_threshold(labels, scores, min_precision=1.0, fallback=0.5, min_recall=0.6) == pytest.approx(0.6)
+    assert choose_threshold(labels, scores, min_precision=1.0, fallback=0.5, max_threshold=0.5) == pytest.approx(0.5)
 
 
 def test_training_separates_clean_clips_from_letterboxed_ones():
@@ -151,6 +165,24 @@ def test_training_separates_clean_clips_from_letterboxed_ones():
     torch.manual_seed(0)
     _, info = train_quality_model(clips, QUALITY_MODELS["tiny"], config, log=lambda text: None)
     assert info["test"]["roc_auc"] >= 0.95
+
+
+def test_cross_validation_scores_every_non_test_clip_out_of_fold_and_trains_on_all_of_them():
+    """With folds, the threshold is chosen on every non-test clip (each scored by a model that
+    never saw it), and the model kept is trained on all of them."""
+    rng = np.random.default_rng(1)
+    frames = rng.integers(60, 255, (64, 2, 90, 160, 3), dtype=np.uint8)
+    scores = np.where(np.arange(64) % 2 == 0, 5, 1)
+    frames[scores == 1, :, :20] = 0
+    frames[scores == 1, :, -20:] = 0
+    videos = [f"v{i // 2}" for i in range(64)]
+    clips = LabelledClips([f"c{i}" for i in range(64)], videos, scores, frames)
+    config = QualityTrainConfig(epochs=4, batch_size=8, candidate_frames=2, test_fraction=0.25, folds=3,
+                                geometric_scores=(5,), threads=1)  # fmt: skip
+    _, info = train_quality_model(clips, QUALITY_MODELS["tiny"], config, log=lambda text: None)
+    non_test = int((folds_by_video(videos, 3, 0.25, seed=0) >= 0).sum())
+    assert info["validation"]["clips"] == info["train"]["clips"] == non_test == 64 - info["test"]["clips"]
+    assert info["train"]["folds"] == 3 and 0 < info["threshold"] < 1
 
 
 def test_synthetic_letterbox_turns_good_clips_into_bad_ones_between_black_bars():

@@ -2,9 +2,12 @@
 
 The paper's rule: clips labelled 5 are good, 1 bad, 2-4 left out (`positive_scores`,
 `negative_scores`). Clips are split by source video (every clip of a video on one side) into
-train, validation and test; the threshold on P(good) is chosen on validation (the lowest that
-reaches `min_precision`, so recall is as high as that precision allows), and precision,
-recall and ROC AUC are reported on test, which nothing was fitted or chosen on.
+train, validation and test, or with `folds` into test and cross-validation folds (each
+fold's clips scored by a model trained on the other folds; the model kept is trained on all
+of them). The threshold on P(good) is chosen on the validation scores: the lowest that
+reaches `min_precision`, so recall is as high as that precision allows, but not so high that
+less than `min_recall` of the good clips stay kept. Precision, recall and ROC AUC are
+reported on test, which nothing was fitted or chosen on.
 
 Augmentation, because the labelled footage is not all footage (and, with
 `synthetic_letterbox`, to show the rule "letterboxed is bad" in every look, not only in the
@@ -28,6 +31,7 @@ import torch.nn.functional as F
 
 from models.quality import QualityModel, QualityModelConfig, model_frames, pick_frames, to_tensor
 from schemas.config import ConfigError
+from train.quality_threshold import choose_threshold, figures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,8 +44,20 @@ class QualityTrainConfig:
     # Fractions of source videos held out for choosing the threshold and for the test figures.
     validation_fraction: float = 0.15
     test_fraction: float = 0.25
-    # The threshold: the lowest whose validation precision reaches min_precision; 0 = `threshold`.
+    # > 1: the threshold is chosen by cross-validation instead of on a validation split: the
+    # non-test videos are cut into `folds` parts, each scored by a model trained on the others,
+    # and the model kept is trained on all of them (validation_fraction is then unused).
+    folds: int = 0
+    # The threshold: the lowest whose validation precision reaches min_precision (0 = `threshold`),
+    # lowered where needed so that min_recall of the good validation clips stay kept: a threshold
+    # set by a few bad clips that score like good ones would drop good footage the labels never
+    # showed (which scores a little lower than the labelled footage).
     min_precision: float = 0.97
+    min_recall: float = 0.0
+    # A cap on the chosen threshold (1 = none): validation scores of models trained on part of
+    # the labels can put bad clips at P(good) ~ 1, dragging a precision-driven threshold into
+    # the good clips' tail, where unlabelled good footage (scoring a little lower) is dropped.
+    max_threshold: float = 1.0
     threshold: float = 0.5
     epochs: int = 30
     batch_size: int = 32
@@ -66,6 +82,10 @@ class QualityTrainConfig:
             raise ConfigError("need 0 < test_fraction, 0 <= validation_fraction, and their sum < 1", "test_fraction")
         if self.epochs < 1 or self.batch_size < 2 or self.candidate_frames < 1:
             raise ConfigError("epochs >= 1, batch_size >= 2 and candidate_frames >= 1 are required", "epochs")
+        if not (0 <= self.min_precision <= 1 and 0 <= self.min_recall <= 1 and 0 < self.max_threshold <= 1):
+            raise ConfigError("min_precision and min_recall must lie in [0, 1], max_threshold in (0, 1]", "max_threshold")
+        if self.folds < 0 or self.folds == 1:
+            raise ConfigError(f"folds must be 0 (a validation split) or >= 2, got {self.folds}", "folds")
 
 
 @dataclasses.dataclass
@@ -80,47 +100,27 @@ class LabelledClips:
     model_frames: np.ndarray | None = None  # (N, K, h, w, 3) uint8, models/quality.py model_frames
 
 
-def split_by_video(video_ids: list[str], validation_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
-    """Each clip's split (0 train, 1 validation, 2 test), decided by a hash of its source video,
-    so a video's clips stay together and the same video lands in the same split every run."""
+def _places(video_ids: list[str], seed: int) -> np.ndarray:
+    """A place in [0, 1) for each clip, from a hash of its source video: a video's clips stay
+    together and the same video lands in the same place every run."""
     def position(video_id: str) -> float:
         return int.from_bytes(hashlib.sha256(f"{seed}:{video_id}".encode()).digest()[:8], "big") / 2**64
 
-    places = np.array([position(video_id) for video_id in video_ids])
+    return np.array([position(video_id) for video_id in video_ids])
+
+
+def split_by_video(video_ids: list[str], validation_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+    """Each clip's split (0 train, 1 validation, 2 test), by its source video."""
+    places = _places(video_ids, seed)
     return np.where(places < test_fraction, 2, np.where(places < test_fraction + validation_fraction, 1, 0))
 
 
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (the probability a random positive outscores a random negative,
-    ties counted half); nan without both classes."""
-    positives, negatives = scores[labels == 1], scores[labels == 0]
-    if not len(positives) or not len(negatives):
-        return float("nan")
-    greater = (positives[:, None] > negatives[None, :]).sum() + 0.5 * (positives[:, None] == negatives[None, :]).sum()
-    return float(greater / (len(positives) * len(negatives)))
-
-
-def precision_recall(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> tuple[float, float]:
-    kept = probabilities >= threshold
-    true_kept = int((kept & (labels == 1)).sum())
-    precision = true_kept / int(kept.sum()) if kept.any() else 1.0
-    recall = true_kept / int((labels == 1).sum()) if (labels == 1).any() else 1.0
-    return precision, recall
-
-
-def choose_threshold(labels: np.ndarray, probabilities: np.ndarray, min_precision: float, fallback: float) -> float:
-    """The lowest threshold whose precision reaches min_precision (halfway between the lowest
-    qualifying score and the one below it); `fallback` when none does or there is nothing to
-    choose on."""
-    if min_precision <= 0 or not (labels == 1).any():
-        return fallback
-    candidates = np.sort(np.unique(probabilities))
-    for index, threshold in enumerate(candidates):
-        if precision_recall(labels, probabilities, float(threshold))[0] >= min_precision:
-            # halfway down to the next lower score: the same clips kept, with a margin for
-            # footage that scores a little lower than the validation clips did
-            return float(threshold if index == 0 else (threshold + candidates[index - 1]) / 2)
-    return fallback
+def folds_by_video(video_ids: list[str], folds: int, test_fraction: float, seed: int) -> np.ndarray:
+    """Each clip's cross-validation fold (0..folds-1), or -1 for a test clip, by its source
+    video; the test clips are split_by_video's."""
+    places = _places(video_ids, seed)
+    fold = np.minimum(((places - test_fraction) / (1 - test_fraction) * folds).astype(int), folds - 1)
+    return np.where(places < test_fraction, -1, fold)
 
 
 def augment(clips: torch.Tensor, geometric: torch.Tensor, size: tuple[int, int], config: QualityTrainConfig,
@@ -197,17 +197,21 @@ def model_input(frames: np.ndarray, count: int, size: tuple[int, int], generator
     return tensor
 
 
-def predict(model: QualityModel, clips: LabelledClips, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """P(good) (N,) and embeddings (N, D) of clips, as the learned scorer sees them."""
+def predict(model: QualityModel, clips: LabelledClips, index: np.ndarray | None = None,
+            batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """P(good) (N,) and embeddings (N, D) of the clips at `index` (None: all), as the learned
+    scorer sees them."""
     config = model.config
+    index = np.arange(len(clips.scores)) if index is None else index
     model.eval()
     probabilities, embeddings = [], []
     with torch.inference_mode():
-        for start in range(0, len(clips.scores), batch_size):
+        for start in range(0, len(index), batch_size):
+            batch = index[start:start + batch_size]
             if clips.model_frames is not None:
-                inputs = to_tensor(clips.model_frames[start:start + batch_size])
+                inputs = to_tensor(clips.model_frames[batch])
             else:
-                inputs = model_input(clips.frames[start:start + batch_size], config.frames, (config.height, config.width), None)
+                inputs = model_input(clips.frames[batch], config.frames, (config.height, config.width), None)
             logits, embedding = model(inputs)
             probabilities.append(torch.sigmoid(logits).numpy())
             embeddings.append(embedding.numpy())
@@ -224,19 +228,57 @@ def binary_labels(scores: np.ndarray, config: QualityTrainConfig) -> tuple[np.nd
 
 def train_quality_model(clips: LabelledClips, model_config: QualityModelConfig, config: QualityTrainConfig,
                         log=print) -> tuple[QualityModel, dict]:
-    """Train on the rule's clips of the train split; (model, info) with the chosen threshold and
-    the validation and test figures."""
+    """Train on the rule's clips of the train split (of every non-test video, with folds);
+    (model, info) with the chosen threshold and the validation and test figures."""
     if config.threads:
         torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
     started, cpu_started = time.monotonic(), time.process_time()
     used, labels = binary_labels(clips.scores, config)
-    split = split_by_video(clips.video_ids, config.validation_fraction, config.test_fraction, config.seed)
-    train_index = np.flatnonzero(used & (split == 0))
+    probabilities = np.zeros(len(labels))
+    if config.folds > 1:
+        fold = folds_by_video(clips.video_ids, config.folds, config.test_fraction, config.seed)
+        in_test, train_index = fold < 0, np.flatnonzero(used & (fold >= 0))
+        validation = train_index  # scored out of fold
+        for part in range(config.folds):
+            log(f"fold {part + 1}/{config.folds}")
+            held = train_index[fold[train_index] == part]
+            model, _ = fit(clips, labels, train_index[fold[train_index] != part], model_config, config, config.seed + 1 + part, log)
+            probabilities[held] = predict(model, clips, held)[0]
+        log("all folds")
+    else:
+        split = split_by_video(clips.video_ids, config.validation_fraction, config.test_fraction, config.seed)
+        in_test, train_index, validation = split == 2, np.flatnonzero(used & (split == 0)), np.flatnonzero(used & (split == 1))
+    model, steps = fit(clips, labels, train_index, model_config, config, config.seed, log)
+    if config.folds <= 1:
+        probabilities[validation] = predict(model, clips, validation)[0]
+    threshold = choose_threshold(labels[validation], probabilities[validation], config.min_precision, config.threshold,
+                                 config.min_recall, config.max_threshold)
+    test = np.flatnonzero(used & in_test)
+    test_probabilities = predict(model, clips, test)[0]
+    info = {
+        "threshold": threshold,
+        "rule": {"positive_scores": list(config.positive_scores), "negative_scores": list(config.negative_scores)},
+        "train": {"clips": int(len(train_index)), "steps": steps, "folds": config.folds, "wall_s": round(time.monotonic() - started, 1),
+                  "cpu_s": round(time.process_time() - cpu_started, 1)},
+        "validation": figures(labels[validation], probabilities[validation], threshold),
+        # the validation scores, for choosing another threshold (LearnedConfig.threshold) knowingly
+        "validation_scores": {name: np.round(np.sort(probabilities[validation][labels[validation] == value]), 4).tolist()
+                              for name, value in (("good", 1), ("bad", 0))},
+        "test": figures(labels[test], test_probabilities, threshold),
+        "test_videos": sorted({clips.video_ids[i] for i in np.flatnonzero(in_test)}),
+    }  # fmt: skip
+    return model, info
+
+
+def fit(clips: LabelledClips, labels: np.ndarray, train_index: np.ndarray, model_config: QualityModelConfig,
+        config: QualityTrainConfig, seed: int, log) -> tuple[QualityModel, int]:
+    """A model trained on the clips at train_index (labels: 1 good, 0 bad), and its steps."""
     if len(set(labels[train_index])) < 2:
         raise ValueError(f"the train split needs good and bad clips under the rule; it has {len(train_index)} clips, "
                          f"{int(labels[train_index].sum())} good")  # fmt: skip
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    started = time.monotonic()
     model = QualityModel(model_config)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -267,29 +309,7 @@ def train_quality_model(clips: LabelledClips, model_config: QualityModelConfig, 
             step += 1
             total += float(loss.detach()) * len(batch)
         log(f"epoch {epoch + 1}/{config.epochs}: loss {total / max(1, len(order)):.4f} ({time.monotonic() - started:.0f} s)")
-    probabilities, _ = predict(model, clips)
-    validation = used & (split == 1)
-    threshold = choose_threshold(labels[validation], probabilities[validation], config.min_precision, config.threshold)
-    info = {
-        "threshold": threshold,
-        "rule": {"positive_scores": list(config.positive_scores), "negative_scores": list(config.negative_scores)},
-        "train": {"clips": int(len(train_index)), "steps": step, "wall_s": round(time.monotonic() - started, 1),
-                  "cpu_s": round(time.process_time() - cpu_started, 1)},
-        "validation": figures(labels[validation], probabilities[validation], threshold),
-        "test": figures(labels[used & (split == 2)], probabilities[used & (split == 2)], threshold),
-        "test_videos": sorted({clips.video_ids[i] for i in np.flatnonzero(split == 2)}),
-    }  # fmt: skip
-    return model, info
-
-
-def figures(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict:
-    precision, recall = precision_recall(labels, probabilities, threshold)
-    return {"clips": int(len(labels)), "good": int(labels.sum()), "precision": round(precision, 4),
-            "recall": round(recall, 4), "roc_auc": _rounded(roc_auc(labels, probabilities))}  # fmt: skip
-
-
-def _rounded(value: float) -> float | None:
-    return None if np.isnan(value) else round(value, 4)  # JSON has no NaN
+    return model, step
 
 
 def load_labelled_clips(runs: list[str], labels: "pa.Table", candidate_frames: int,
