@@ -105,6 +105,10 @@ VARIANTS: dict[str, Variant] = {
     "tiny 8 ema": Variant(changes=(("quantizer.ema_decay", 0.99),)),
     "tiny 8 ema err": Variant(changes=(("quantizer.ema_decay", 0.99), ("quantizer.reset_draw", "error"))),
     "tiny 8 ema.9 err": Variant(changes=(("quantizer.ema_decay", 0.9), ("quantizer.reset_draw", "error"))),
+    "ema err lr2e-3": Variant(lr=2e-3, changes=(("quantizer.ema_decay", 0.99), ("quantizer.reset_draw", "error"))),
+    "ema err lr3e-3": Variant(lr=3e-3, changes=(("quantizer.ema_decay", 0.99), ("quantizer.reset_draw", "error"))),
+    "ema err 4 lr2e-3": Variant(frames=4, lr=2e-3,
+                                changes=(("quantizer.ema_decay", 0.99), ("quantizer.reset_draw", "error"))),
 }
 
 

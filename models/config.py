@@ -1,7 +1,7 @@
 """Model configurations: one frozen dataclass per component, read from models/configs/*.toml.
 
 A config file has the sections [tokenizer], [lam] and [dynamics] (with sub-tables for their
-transformer stacks and quantisers); `load_model_configs("tiny" | "small" | "paper" | path)`
+transformer stacks and quantisers); `load_model_configs("tiny" | "local" | "small" | "paper" | path)`
 reads one through schemas/config.py, so an unknown or mistyped key is an error naming it,
 and then checks that the three components agree with each other (token grid, vocabulary,
 number of actions).
@@ -15,7 +15,7 @@ from typing import Literal
 from schemas.config import ConfigError, load
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
-NAMED_CONFIGS = ("tiny", "small", "paper")
+NAMED_CONFIGS = ("tiny", "local", "small", "paper")
 
 
 @dataclasses.dataclass(frozen=True)
