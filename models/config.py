@@ -1,7 +1,7 @@
 """Model configurations: one frozen dataclass per component, read from models/configs/*.toml.
 
 A config file has the sections [tokenizer], [lam] and [dynamics] (with sub-tables for their
-transformer stacks and quantisers); `load_model_configs("tiny" | "small" | "paper" | path)`
+transformer stacks and quantisers); `load_model_configs("tiny" | "local" | "small" | "paper" | path)`
 reads one through schemas/config.py, so an unknown or mistyped key is an error naming it,
 and then checks that the three components agree with each other (token grid, vocabulary,
 number of actions).
@@ -15,7 +15,7 @@ from typing import Literal
 from schemas.config import ConfigError, load
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
-NAMED_CONFIGS = ("tiny", "small", "paper")
+NAMED_CONFIGS = ("tiny", "local", "small", "paper")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +49,13 @@ class QuantizerConfig:
     commitment_weight: float = 0.25  # beta in ||z - sg(e)||^2
     dead_code_patience: int = 200  # training steps a code may go unused before it counts as dead
     reset_dead_codes: bool = True  # move dead codes onto random encoder outputs of the batch
+    # which outputs: "uniform" draws any; "error" draws in proportion to the squared distance
+    # to their code (k-means++ seeding), so new codes go where the codebook fits worst
+    reset_draw: Literal["uniform", "error"] = "uniform"
+    # 0: the codebook learns by its loss term through the optimiser; > 0: each code is the
+    # exponential moving average (this decay per step) of the inputs it was chosen for
+    # (van den Oord et al. 2017, App. A.1), which follows a moving encoder far faster
+    ema_decay: float = 0.0
     # compare unit vectors (ViT-VQGAN): lookup by cosine similarity, codes on the unit sphere;
     # keeps the codebook in use where plain Euclidean codes collapse onto a few entries
     l2_normalize: bool = False
@@ -56,6 +63,8 @@ class QuantizerConfig:
     def __post_init__(self):
         if self.dead_code_patience < 1:
             raise ConfigError(f"dead_code_patience must be >= 1, got {self.dead_code_patience}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}", key="ema_decay")
 
 
 @dataclasses.dataclass(frozen=True)

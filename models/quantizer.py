@@ -39,6 +39,11 @@ class VectorQuantizer(nn.Module):
         # training steps since each code was last chosen; starting at the patience makes the
         # first training batch re-seed every code it does not use (a data-dependent init)
         self.register_buffer("steps_unused", torch.full((config.num_codes,), config.dead_code_patience))
+        if config.ema_decay:
+            # running (count, sum) of the inputs each code was chosen for; code = sum / count
+            self.codebook.weight.requires_grad_(False)
+            self.register_buffer("ema_count", torch.ones(config.num_codes))
+            self.register_buffer("ema_sum", self.codebook.weight.detach().clone())
 
     def forward(self, z: torch.Tensor) -> QuantizerOutput:
         """z: (..., code_dim) -> quantized (..., code_dim), codes (...)."""
@@ -51,13 +56,17 @@ class VectorQuantizer(nn.Module):
             chosen = self.lookup(codes)  # (M, code_dim)
             codebook_loss = F.mse_loss(chosen, flat.detach())
             commitment = F.mse_loss(flat, chosen.detach())
-            loss = codebook_loss + self.config.commitment_weight * commitment
+            loss = self.config.commitment_weight * commitment
+            if not self.config.ema_decay:
+                loss = loss + codebook_loss
             quantized = flat + (chosen - flat).detach()  # straight-through estimator
             if self.training:
                 self._count_unused_steps(codes)
+                if self.config.ema_decay:
+                    self._ema_update(flat.detach(), codes)
             metrics = self._usage(codes) | {"commitment": commitment.detach()}
             if self.training and self.config.reset_dead_codes:
-                self._reset_dead_codes(flat.detach())
+                self._reset_dead_codes(flat.detach(), (flat - chosen).detach().pow(2).sum(1))
         return QuantizerOutput(quantized.view(z.shape), codes.view(z.shape[:-1]), loss, metrics)
 
     @torch.no_grad()
@@ -101,12 +110,31 @@ class VectorQuantizer(nn.Module):
         self.steps_unused.add_(1).masked_fill_(used, 0)
 
     @torch.no_grad()
-    def _reset_dead_codes(self, flat: torch.Tensor) -> None:
-        """Move dead codes onto random rows of `flat` (M, code_dim).
+    def _ema_update(self, flat: torch.Tensor, codes: torch.Tensor) -> None:
+        decay = self.config.ema_decay
+        counts = torch.bincount(codes, minlength=self.config.num_codes).to(flat.dtype)  # (K,)
+        sums = torch.zeros_like(self.ema_sum).index_add_(0, codes, flat)  # (K, D)
+        used = counts > 0  # an unused code keeps its average (the dead-code reset handles it)
+        self.ema_count.copy_(torch.where(used, decay * self.ema_count + (1 - decay) * counts, self.ema_count))
+        self.ema_sum.copy_(torch.where(used[:, None], decay * self.ema_sum + (1 - decay) * sums, self.ema_sum))
+        self.codebook.weight.copy_(self.ema_sum / self.ema_count[:, None])
+
+    @torch.no_grad()
+    def _reset_dead_codes(self, flat: torch.Tensor, errors: torch.Tensor) -> None:
+        """Move dead codes onto random rows of `flat` (M, code_dim); `errors` (M,) is each
+        row's squared distance to its code, the weights of reset_draw = "error".
 
         Written without data-dependent branches, so a step never waits on the device.
         """
         dead = self.steps_unused >= self.config.dead_code_patience  # (K,)
-        candidates = flat[torch.randint(flat.shape[0], (self.config.num_codes,), device=flat.device)]  # (K, D)
+        K = self.config.num_codes
+        if self.config.reset_draw == "error":
+            rows = torch.multinomial(errors.float() + 1e-12, K, replacement=True)
+        else:
+            rows = torch.randint(flat.shape[0], (K,), device=flat.device)
+        candidates = flat[rows]  # (K, D)
         self.codebook.weight.copy_(torch.where(dead[:, None], candidates, self.codebook.weight))
+        if self.config.ema_decay:  # a reset code starts its average afresh, at its new place
+            self.ema_count.masked_fill_(dead, 1.0)
+            self.ema_sum.copy_(torch.where(dead[:, None], candidates, self.ema_sum))
         self.steps_unused.masked_fill_(dead, 0)

@@ -12,7 +12,7 @@ def parameter_count(module: torch.nn.Module) -> int:
     return sum(parameter.numel() for parameter in module.parameters())
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "paper"])
+@pytest.mark.parametrize("name", ["tiny", "local", "small", "paper"])
 def test_named_configs_load_and_agree(name):
     """Every shipped config loads, and its dynamics matches its tokenizer grid and LAM actions."""
     configs = load_model_configs(name)

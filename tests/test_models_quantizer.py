@@ -90,3 +90,31 @@ def test_l2_normalized_training_step_survives_dead_code_reset():
     z = torch.randn(8, 2, requires_grad=True)
     module(z).loss.backward()
     assert module.codebook.weight.grad is not None and z.grad is not None
+
+
+def test_error_draw_resets_onto_poorly_fitted_inputs():
+    """With reset_draw = "error", a dead code lands only on inputs its codebook fits badly."""
+    module = quantizer(dead_code_patience=1, reset_draw="error").train()
+    set_codebook(module, [[0, 0], [1, 0], [0, 1], [50, 50]])
+    inputs = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [9.0, 9.0]])  # only the last is far from its code
+    for _ in range(5):
+        module(inputs)
+        dead_rows = [row.tolist() for row in module.codebook.weight if row.tolist() not in ([0, 0], [1, 0], [0, 1])]
+        assert dead_rows in ([[9.0, 9.0]], [[50.0, 50.0]])
+
+
+def test_ema_codebook_moves_codes_to_the_mean_of_their_inputs():
+    """With ema_decay, a code becomes the running mean of the inputs it is chosen for, without gradients."""
+    module = quantizer(ema_decay=0.5, dead_code_patience=100).train()
+    set_codebook(module, [[0, 0], [1, 0], [0, 1], [5, 5]])
+    module.ema_sum.copy_(module.codebook.weight)
+    module.steps_unused.zero_()
+    inputs = torch.tensor([[3.0, 4.0], [5.0, 4.0]])  # both nearest to code 3, mean (4, 4)
+    module(inputs)
+    torch.testing.assert_close(module.codebook.weight[3], torch.tensor([(0.5 * 5 + 0.5 * 8) / 1.5, (0.5 * 5 + 0.5 * 8) / 1.5]))
+    for _ in range(30):
+        out = module(inputs)
+    torch.testing.assert_close(module.codebook.weight[3], torch.tensor([4.0, 4.0]))
+    torch.testing.assert_close(module.codebook.weight[:3], torch.tensor([[0.0, 0], [1, 0], [0, 1]]))
+    assert not module.codebook.weight.requires_grad
+    torch.testing.assert_close(out.loss, 0.25 * torch.tensor(1.0 / 2))  # commitment only: ((1 + 1) / 2) / 2 dims

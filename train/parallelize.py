@@ -206,6 +206,9 @@ def sync_quantizers(model: nn.Module) -> None:
     for quantizer in quantizers(unwrap(model)):
         dist.broadcast(quantizer.codebook.weight.data, src=0)
         dist.broadcast(quantizer.steps_unused, src=0)
+        if quantizer.config.ema_decay:  # the running averages the codes are made of
+            dist.broadcast(quantizer.ema_count, src=0)
+            dist.broadcast(quantizer.ema_sum, src=0)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
