@@ -97,8 +97,18 @@ class LAMConfig:
     # training only: fraction of transitions whose continuous latent action reaches the
     # decoder instead of its code (0 = the paper's VQ-VAE; see models/lam.py)
     unquantized_fraction: float = 0.0
+    # motion by candidate shifts of up to max_shift pixels (models/motion.py): the encoder also
+    # sees each patch's cost volume against the frame before (motion_input); the decoder
+    # predicts frame t+1 as frame t moved per patch by softmax shift kernels plus a change
+    # (decoder_output "shift") instead of as frame t plus a change ("change", the paper's)
+    motion_input: bool = False
+    decoder_output: Literal["change", "shift"] = "change"
+    max_shift: int = 12
+    motion_temperature: float = 0.01  # of the cost volume's softmax, in mean squared error of [-1, 1] pixels
 
     def __post_init__(self):
+        if self.max_shift < 1:
+            raise ConfigError(f"max_shift must be >= 1, got {self.max_shift}", key="max_shift")
         if not 0.0 <= self.unquantized_fraction < 1.0:
             raise ConfigError(f"unquantized_fraction must be in [0, 1), got {self.unquantized_fraction}",
                               key="unquantized_fraction")
