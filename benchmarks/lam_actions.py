@@ -34,9 +34,20 @@ import torch
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# [lam] keys of each variant; "lam.encoder."/"lam.decoder."-prefixed keys go to those tables
+PAPER = {"action": '"frame"', "quantizer_loss_weight": "1.0", "unquantized_fraction": "0.0"}
+DEPARTURE = {"action": '"change"', "quantizer_loss_weight": '"per_element"', "unquantized_fraction": "0.5"}
+PER_TRANSITION = {"lam.encoder.temporal": "false", "lam.decoder.temporal": "false"}
+MOTION = {"motion_input": "true", "decoder_output": '"shift"'}
 VARIANTS = {
-    "paper": {"action": '"frame"', "quantizer_loss_weight": "1.0", "unquantized_fraction": "0.0"},
-    "departure": {"action": '"change"', "quantizer_loss_weight": '"per_element"', "unquantized_fraction": "0.5"},
+    "paper": PAPER,
+    "departure": DEPARTURE,
+    "departure-pairwise": DEPARTURE | PER_TRANSITION,
+    "motion-in": DEPARTURE | PER_TRANSITION | {"motion_input": "true"},
+    "shift-out": DEPARTURE | PER_TRANSITION | {"decoder_output": '"shift"'},
+    "motion": DEPARTURE | PER_TRANSITION | MOTION,
+    "motion-frame": DEPARTURE | PER_TRANSITION | MOTION | {"action": '"frame"'},
+    "motion-causal": DEPARTURE | MOTION,
 }
 
 
@@ -56,14 +67,23 @@ def ingest_world(work: pathlib.Path, videos: int) -> tuple[pathlib.Path, pathlib
     return work / "world" / "ingest" / "shards", work / "world" / "corpus"
 
 
+def set_keys(text: str, table: str, keys: dict) -> str:
+    """A TOML text with the keys set (replaced or added) in [table]."""
+    if not keys:
+        return text
+    head, header, tail = text.partition(f"[{table}]\n")
+    block, next_table, tail = tail.partition("\n[")
+    block = re.sub(rf"^({'|'.join(keys)}) = .*\n", "", block, flags=re.M)
+    return head + header + "".join(f"{k} = {v}\n" for k, v in keys.items()) + block + next_table + tail
+
+
 def models_toml(variant: dict, folder: pathlib.Path, num_codes: int | None, patch_size: int | None) -> pathlib.Path:
     """models/configs/tiny.toml with the variant's [lam] keys (and num_codes, patch_size if given)."""
     text = (ROOT / "models" / "configs" / "tiny.toml").read_text()
     keys = variant | ({"patch_size": patch_size} if patch_size else {})
-    head, lam, tail = text.partition("[lam]\n")
-    block, next_table, tail = tail.partition("\n[")
-    block = re.sub(rf"^({'|'.join(keys)}) = .*\n", "", block, flags=re.M)
-    text = head + lam + "".join(f"{k} = {v}\n" for k, v in keys.items()) + block + next_table + tail
+    for table in ("lam.encoder", "lam.decoder"):
+        text = set_keys(text, table, {k.removeprefix(table + "."): v for k, v in keys.items() if k.startswith(table + ".")})
+    text = set_keys(text, "lam", {k: v for k, v in keys.items() if not k.startswith("lam.")})
     if num_codes:
         head, lam_quantizer, tail = text.partition("[lam.quantizer]\n")
         text = head + lam_quantizer + re.sub(r"^num_codes = .*$", f"num_codes = {num_codes}", tail, count=1, flags=re.M)
@@ -181,6 +201,10 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=256, help="held-out windows measured")
     parser.add_argument("--num-codes", type=int, help="the LAM's codebook size (default: tiny.toml's)")
     parser.add_argument("--patch-size", type=int, help="the LAM's patch size (default: tiny.toml's 16)")
+    parser.add_argument("--split", type=pathlib.Path, help="a split.json ({train, held_out} shard paths, as `genie run` "
+                        "writes) instead of holding out a quarter of --shards' videos")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="extra [lam] keys (TOML values) for every variant, e.g. lam.encoder.model_dim=128")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--ceiling", action="store_true", help="print what the true motion tells of the action and stop")
     args = parser.parse_args()
@@ -195,19 +219,25 @@ def main() -> None:
         from jobs.eval import held_out_shards
         from schemas.shard_io import list_shards
 
-        training, held_out = held_out_shards(list_shards([str(shards_dir)]), 0.25)
+        if args.split:
+            split = json.loads(args.split.read_text())
+            training, held_out = split["train"], split["held_out"]
+        else:
+            training, held_out = held_out_shards(list_shards([str(shards_dir)]), 0.25)
+        extra = dict(item.split("=", 1) for item in args.set)
         print(f"shards: {len(training)} training, {len(held_out)} held out; {args.steps} steps, "
               f"{args.window_frames}-frame windows x {args.batch_size}, lr {args.lr}", flush=True)
         results = []
         for name in args.variants:
             for seed in args.seeds:
                 folder = work / f"lam-{name}-{seed}"
+                folder.mkdir(parents=True, exist_ok=True)
                 started, cpu = time.perf_counter(), cpu_seconds()
-                checkpoints = train_lam(models_toml(VARIANTS[name], work, args.num_codes, args.patch_size), training, args.steps,
+                checkpoints = train_lam(models_toml(VARIANTS[name] | extra, folder, args.num_codes, args.patch_size), training, args.steps,
                                         seed, folder, args)
                 wall, cpu = round(time.perf_counter() - started, 1), round(cpu_seconds() - cpu, 1)
                 for steps in sorted(args.steps):
-                    row = {"variant": name, "seed": seed, "steps": steps, "lr": args.lr, "num_codes": args.num_codes,
+                    row = {"variant": name, "set": args.set, "seed": seed, "steps": steps, "lr": args.lr, "num_codes": args.num_codes,
                            "run_train_wall_s": wall, "run_train_cpu_s": cpu}
                     row |= {k: round(v, 4) if isinstance(v, float) else v
                             for k, v in measure(checkpoints / f"checkpoint_{steps:09d}", held_out, corpus, args).items()}

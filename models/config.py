@@ -104,17 +104,26 @@ class LAMConfig:
     motion_input: bool = False
     decoder_output: Literal["change", "shift"] = "change"
     max_shift: int = 12
+    shift_stride: int = 2  # the decoder's candidate shifts: -max_shift..max_shift in these steps
     motion_temperature: float = 0.01  # of the cost volume's softmax, in mean squared error of [-1, 1] pixels
 
     def __post_init__(self):
         if self.max_shift < 1:
             raise ConfigError(f"max_shift must be >= 1, got {self.max_shift}", key="max_shift")
+        if self.shift_stride < 1 or self.max_shift % self.shift_stride:
+            raise ConfigError(f"shift_stride must divide max_shift {self.max_shift}, got {self.shift_stride}",
+                              key="shift_stride")
         if not 0.0 <= self.unquantized_fraction < 1.0:
             raise ConfigError(f"unquantized_fraction must be in [0, 1), got {self.unquantized_fraction}",
                               key="unquantized_fraction")
         if self.quantizer_loss_weight != "per_element" and not self.quantizer_loss_weight >= 0:
             raise ConfigError(f"must be >= 0 or 'per_element', got {self.quantizer_loss_weight!r}",
                               key="quantizer_loss_weight")
+
+    @property
+    def kernel_shifts(self) -> int:
+        """Candidate shifts per direction of the decoder's shift kernels."""
+        return 2 * self.max_shift // self.shift_stride + 1
 
     @property
     def quantizer_weight(self) -> float:

@@ -60,9 +60,8 @@ class LatentActionModel(nn.Module):
         tokens_per_frame = grid_height * grid_width
         patch_dim = config.patch_size ** 2 * config.channels
         encoder, decoder, code_dim = config.encoder, config.decoder, config.quantizer.code_dim
-        shifts = 2 * config.max_shift + 1
         self.encoder_in = nn.Linear(patch_dim, encoder.model_dim)
-        self.motion_in = nn.Linear(2 * shifts, encoder.model_dim) if config.motion_input else None
+        self.motion_in = nn.Linear(2 * (2 * config.max_shift + 1), encoder.model_dim) if config.motion_input else None
         self.action_query = nn.Parameter(torch.empty(encoder.model_dim))
         self.encoder = STTransformer(encoder, tokens_per_frame + 1, config.max_frames)
         self.encoder_out = nn.Linear(encoder.model_dim, code_dim)
@@ -71,7 +70,7 @@ class LatentActionModel(nn.Module):
         self.action_in = nn.Linear(code_dim, decoder.model_dim)
         self.decoder = STTransformer(decoder, tokens_per_frame, config.max_frames - 1)
         # "shift": per patch, horizontal and vertical shift logits before the change
-        self.decoder_out = nn.Linear(decoder.model_dim, patch_dim + (2 * shifts if config.decoder_output == "shift" else 0))
+        self.decoder_out = nn.Linear(decoder.model_dim, patch_dim + (2 * config.kernel_shifts if config.decoder_output == "shift" else 0))
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -87,9 +86,9 @@ class LatentActionModel(nn.Module):
         nn.init.zeros_(self.decoder_out.weight)
         nn.init.zeros_(self.decoder_out.bias)
         if self.config.decoder_output == "shift":
-            shifts = 2 * self.config.max_shift + 1
-            with torch.no_grad():
-                self.decoder_out.bias[-2 * shifts:].view(2, shifts)[:, self.config.max_shift] = math.log(9 * (shifts - 1))
+            shifts = self.config.kernel_shifts
+            with torch.no_grad():  # 90% on shift 0
+                self.decoder_out.bias[-2 * shifts:].view(2, shifts)[:, shifts // 2] = math.log(9 * (shifts - 1))
 
     @property
     def blocks(self) -> list[STBlock]:
@@ -156,7 +155,8 @@ class LatentActionModel(nn.Module):
             grid_height, grid_width = config.grid
             logits = predicted[..., patch_dim:].float().reshape(B * T, grid_height, grid_width, 2, -1)
             horizontal, vertical = logits.softmax(-1).unbind(-2)
-            last = motion.apply_shift_kernels(last.flatten(0, 1), horizontal, vertical, config.patch_size).view(last.shape)
+            last = motion.apply_shift_kernels(last.flatten(0, 1), horizontal, vertical, config.patch_size,
+                                              config.shift_stride).view(last.shape)
         return last + change  # frame t (moved) plus the predicted change
 
     @torch.no_grad()

@@ -18,24 +18,21 @@ import torch
 import torch.nn.functional as F
 
 
-def shifted(frames: torch.Tensor, max_shift: int, dim: int) -> torch.Tensor:
-    """frames: (N, C, H, W) -> (N, K, C, H, W): moved by s = -max_shift..max_shift along dim (-1: x, -2: y)."""
-    size = frames.shape[dim]
-    pad = (max_shift, max_shift, 0, 0) if dim == -1 else (0, 0, max_shift, max_shift)
-    padded = F.pad(frames, pad, mode="replicate")
-    return torch.stack([padded.narrow(dim, max_shift - s, size) for s in range(-max_shift, max_shift + 1)], dim=1)
-
-
+@torch.no_grad()
 def cost_volume(previous: torch.Tensor, frames: torch.Tensor, max_shift: int, patch_size: int,
                 temperature: float) -> torch.Tensor:
     """previous, frames: (N, C, H, W) -> (N, h*w, 2K) per patch: softmax over the K = 2*max_shift+1
     horizontal shifts, then over the K vertical ones, of -(mean squared error) / temperature
     between the frame and its predecessor so moved. A flat patch matches every shift and gets
-    a uniform row; a textured one that moved by s peaks at s."""
+    a uniform row; a textured one that moved by s peaks at s. Data only: no gradient."""
+    H, W = frames.shape[-2:]
     costs = []
     for dim in (-1, -2):
-        error = (shifted(previous, max_shift, dim) - frames[:, None]).pow(2).mean(2)  # (N, K, H, W)
-        H, W = error.shape[-2:]
+        size = frames.shape[dim]
+        pad = (max_shift, max_shift, 0, 0) if dim == -1 else (0, 0, max_shift, max_shift)
+        padded = F.pad(previous, pad, mode="replicate")
+        error = torch.stack([(padded.narrow(dim, max_shift - s, size) - frames).pow_(2).mean(1)
+                             for s in range(-max_shift, max_shift + 1)], dim=1)  # (N, K, H, W)
         error = F.pad(error, (0, _pad(W, patch_size), 0, _pad(H, patch_size)), mode="replicate")
         pooled = F.avg_pool2d(error, patch_size)  # (N, K, h, w)
         costs.append(torch.softmax(-pooled / temperature, dim=1).flatten(2).transpose(1, 2))  # (N, h*w, K)
@@ -43,16 +40,22 @@ def cost_volume(previous: torch.Tensor, frames: torch.Tensor, max_shift: int, pa
 
 
 def apply_shift_kernels(frames: torch.Tensor, horizontal: torch.Tensor, vertical: torch.Tensor,
-                        patch_size: int) -> torch.Tensor:
+                        patch_size: int, stride: int = 1) -> torch.Tensor:
     """frames: (N, C, H, W); horizontal, vertical: (N, h, w, K) weights per patch over the shifts
-    -max_shift..max_shift (K = 2*max_shift+1) -> (N, C, H, W): each pixel moved by its patch's
-    horizontal mixture, then by its vertical one."""
-    max_shift = (horizontal.shape[-1] - 1) // 2
+    -max_shift..max_shift in steps of stride (K = 2*max_shift/stride + 1) -> (N, C, H, W): each
+    pixel moved by its patch's horizontal mixture, then by its vertical one."""
+    max_shift = (horizontal.shape[-1] - 1) // 2 * stride
     for weights, dim in ((horizontal, -1), (vertical, -2)):
         H, W = frames.shape[-2:]
+        size = frames.shape[dim]
         per_pixel = weights.permute(0, 3, 1, 2).repeat_interleave(patch_size, 2).repeat_interleave(patch_size, 3)
         per_pixel = per_pixel[..., :H, :W]  # (N, K, H, W)
-        frames = torch.einsum("nkchw,nkhw->nchw", shifted(frames, max_shift, dim), per_pixel)
+        pad = (max_shift, max_shift, 0, 0) if dim == -1 else (0, 0, max_shift, max_shift)
+        padded = F.pad(frames, pad, mode="replicate")
+        moved = 0  # a sum over the shifts, not a stack of K moved frames: 3x less CPU
+        for k, s in enumerate(range(-max_shift, max_shift + 1, stride)):
+            moved = moved + padded.narrow(dim, max_shift - s, size) * per_pixel[:, k:k + 1]
+        frames = moved
     return frames
 
 
