@@ -48,6 +48,8 @@ VARIANTS = {
     "motion": DEPARTURE | PER_TRANSITION | MOTION,
     "motion-frame": DEPARTURE | PER_TRANSITION | MOTION | {"action": '"frame"'},
     "motion-causal": DEPARTURE | MOTION,
+    "pairwise-weighted": DEPARTURE | PER_TRANSITION | {"change_weight": "20.0"},
+    "motion-weighted": DEPARTURE | PER_TRANSITION | MOTION | {"action": '"frame"', "change_weight": "20.0"},
 }
 
 

@@ -106,10 +106,16 @@ class LAMConfig:
     max_shift: int = 12
     shift_stride: int = 2  # the decoder's candidate shifts: -max_shift..max_shift in these steps
     motion_temperature: float = 0.01  # of the cost volume's softmax, in mean squared error of [-1, 1] pixels
+    # training loss: each pixel's squared error weighted by 1 + change_weight * |x_t+1 - x_t|
+    # (mean over channels, normalised to mean weight 1): 0 = plain MSE (the paper); more makes
+    # the few pixels that move (a player sprite) count beside the many that do not
+    change_weight: float = 0.0
 
     def __post_init__(self):
         if self.max_shift < 1:
             raise ConfigError(f"max_shift must be >= 1, got {self.max_shift}", key="max_shift")
+        if self.change_weight < 0:
+            raise ConfigError(f"change_weight must be >= 0, got {self.change_weight}", key="change_weight")
         if self.shift_stride < 1 or self.max_shift % self.shift_stride:
             raise ConfigError(f"shift_stride must divide max_shift {self.max_shift}, got {self.shift_stride}",
                               key="shift_stride")

@@ -134,12 +134,16 @@ class LatentActionModel(nn.Module):
         recon = self._predict(video, patches, actions)
         target = video[:, 1:]
         recon_mse = F.mse_loss(recon.float(), target)
+        loss = recon_mse
+        if config.change_weight > 0:
+            weight = 1 + config.change_weight * (target - video[:, :-1]).abs().mean(2, keepdim=True)
+            loss = ((recon.float() - target).pow(2) * weight).mean() / weight.mean()
         with torch.no_grad():
             # PSNR through the codes alone: what inference gives
             through_codes = self._predict(video, patches, quantized.quantized) if mixed else recon
             clamped_mse = F.mse_loss(through_codes.float().clamp(0, 1), target)
         metrics = {"recon_mse": recon_mse.detach(), "psnr": -10 * torch.log10(clamped_mse.clamp_min(1e-10))}
-        loss = recon_mse + config.quantizer_weight * quantized.loss
+        loss = loss + config.quantizer_weight * quantized.loss
         return LAMOutput(recon, quantized.codes, loss, metrics | quantized.metrics)
 
     def _predict(self, video: torch.Tensor, patches: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
