@@ -29,6 +29,13 @@ noise; on the synthetic-motion test (tests/test_models_lam.py) the departure sep
 two motions in 300 steps, while with unquantized_fraction 0 the tiny LAM used 2 codes and
 separated them at chance (issue 9's review). So the project's configs keep the departure.
 The PSNR the LAM logs is always the one through the codes (what inference gives).
+
+Options for motion, all off by default and in every shipped config (measured in
+benchmarks/RESULTS.md "Motion priors"; none has made the codes follow the world's actions):
+`motion_input` adds each patch's cost volume against the frame before to the encoder's
+tokens (models/motion.py), `decoder_output = "shift"` predicts frame t+1 as frame t moved
+by per-patch shift kernels plus a change, and `change_weight` weights the training MSE
+towards the pixels that change.
 """
 
 import math

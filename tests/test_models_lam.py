@@ -109,3 +109,16 @@ def test_frame_action_is_the_next_frames_summary_and_change_action_its_differenc
         differences = change.encode_actions(video)
     torch.testing.assert_close(differences[:, 0], summaries[:, 0] - first)
     torch.testing.assert_close(differences[:, 1], summaries[:, 1] - summaries[:, 0])
+
+
+def test_change_weight_leaves_the_loss_of_a_still_video_alone_and_weights_moving_pixels():
+    """change_weight weights each pixel's error by how much it changes: on a still video the
+    loss is plain MSE; on a moving one the weighted loss differs from it."""
+    quantizer = dataclasses.replace(CONFIG.quantizer, reset_dead_codes=False)
+    plain = lam(dataclasses.replace(CONFIG, quantizer=quantizer)).eval()
+    weighted = lam(dataclasses.replace(CONFIG, quantizer=quantizer, change_weight=20.0)).eval()
+    still = torch.rand(1, 1, 3, 90, 160).expand(1, 3, 3, 90, 160).contiguous()
+    moving = torch.rand(1, 3, 3, 90, 160)
+    with torch.no_grad():
+        torch.testing.assert_close(weighted(still).loss, plain(still).loss)
+        assert not torch.allclose(weighted(moving).loss, plain(moving).loss)
