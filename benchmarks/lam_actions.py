@@ -144,12 +144,13 @@ def copy_psnr(frames) -> float:
     return float(-10 * torch.log10(torch.tensor((error ** 2).mean())))
 
 
-def motion_ceiling(corpus: pathlib.Path) -> dict:
+def motion_ceiling(corpus: pathlib.Path, videos: set[str] | None = None) -> dict:
     """What the player's true motion tells of the true action: every gameplay shot of the corpus
     replayed from its sidecar (level seed, actions), sampled every third frame (10 fps) as ingest
     does; each transition's (dx, dy) of the player, rounded to pixels, labelled with the action
     most often pressed on it, scores NMI with the true action (a) as is and (b) mapped to the
-    action most common for it (an 8-code labelling no LAM can beat that sees only the motion)."""
+    action most common for it (an 8-code labelling no LAM can beat that sees only the motion).
+    `videos`: only these video ids (default: all)."""
     from collections import Counter, defaultdict
 
     import numpy as np
@@ -161,6 +162,8 @@ def motion_ceiling(corpus: pathlib.Path) -> dict:
 
     motions, labels = [], []
     for path in sorted((corpus / "truth").glob("*.json")):
+        if videos is not None and path.stem not in videos:
+            continue
         truth = json.loads(path.read_text())
         for segment in truth["segments"]:
             if segment["kind"] != "gameplay":
