@@ -9,9 +9,13 @@ Variants (models/lam.py):
   next frame, quantiser loss weighted as in VQ-VAE (1);
 - departure: half the transitions reach the decoder unquantised, the action = the change of
   the summary, quantiser loss weighted per element (~7e-4).
+- the rest (VARIANTS): the departure per transition (encoder and decoder without temporal
+  attention) with the motion options of models/motion.py (cost-volume input, shift-kernel
+  decoder) and change_weight, as benchmarks/RESULTS.md "Motion priors" measured them.
 Each trains the tiny LAM (models/configs/tiny.toml's sizes) with the real loop
 (train/loop.py, no Ray) on the training videos' clip shards, then infers actions on windows
-of the held-out videos (split by source video, as `genie run` does) and prints NMI and
+of the held-out videos (split by source video, as `genie run` does; --split reads genie
+run's own split.json) and prints NMI and
 many-to-one accuracy with the world's true actions (evals/actions.py, evals/world_truth.py)
 and the held-out LAM PSNR through the codes, after each of --steps of one run. --ceiling
 instead prints what the player's true motion tells of the true action (motion_ceiling).
@@ -44,10 +48,8 @@ VARIANTS = {
     "departure": DEPARTURE,
     "departure-pairwise": DEPARTURE | PER_TRANSITION,
     "motion-in": DEPARTURE | PER_TRANSITION | {"motion_input": "true"},
-    "shift-out": DEPARTURE | PER_TRANSITION | {"decoder_output": '"shift"'},
     "motion": DEPARTURE | PER_TRANSITION | MOTION,
     "motion-frame": DEPARTURE | PER_TRANSITION | MOTION | {"action": '"frame"'},
-    "motion-causal": DEPARTURE | MOTION,
     "pairwise-weighted": DEPARTURE | PER_TRANSITION | {"change_weight": "20.0"},
     "motion-weighted": DEPARTURE | PER_TRANSITION | MOTION | {"action": '"frame"', "change_weight": "20.0"},
 }
@@ -208,8 +210,6 @@ def main() -> None:
     parser.add_argument("--patch-size", type=int, help="the LAM's patch size (default: tiny.toml's 16)")
     parser.add_argument("--split", type=pathlib.Path, help="a split.json ({train, held_out} shard paths, as `genie run` "
                         "writes) instead of holding out a quarter of --shards' videos")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="extra [lam] keys (TOML values) for every variant, e.g. lam.encoder.model_dim=128")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--ceiling", action="store_true", help="print what the true motion tells of the action and stop")
     args = parser.parse_args()
@@ -229,7 +229,6 @@ def main() -> None:
             training, held_out = split["train"], split["held_out"]
         else:
             training, held_out = held_out_shards(list_shards([str(shards_dir)]), 0.25)
-        extra = dict(item.split("=", 1) for item in args.set)
         print(f"shards: {len(training)} training, {len(held_out)} held out; {args.steps} steps, "
               f"{args.window_frames}-frame windows x {args.batch_size}, lr {args.lr}", flush=True)
         results = []
@@ -238,11 +237,11 @@ def main() -> None:
                 folder = work / f"lam-{name}-{seed}"
                 folder.mkdir(parents=True, exist_ok=True)
                 started, cpu = time.perf_counter(), cpu_seconds()
-                checkpoints = train_lam(models_toml(VARIANTS[name] | extra, folder, args.num_codes, args.patch_size), training, args.steps,
+                checkpoints = train_lam(models_toml(VARIANTS[name], folder, args.num_codes, args.patch_size), training, args.steps,
                                         seed, folder, args)
                 wall, cpu = round(time.perf_counter() - started, 1), round(cpu_seconds() - cpu, 1)
                 for steps in sorted(args.steps):
-                    row = {"variant": name, "set": args.set, "seed": seed, "steps": steps, "lr": args.lr, "num_codes": args.num_codes,
+                    row = {"variant": name, "seed": seed, "steps": steps, "lr": args.lr, "num_codes": args.num_codes,
                            "run_train_wall_s": wall, "run_train_cpu_s": cpu}
                     row |= {k: round(v, 4) if isinstance(v, float) else v
                             for k, v in measure(checkpoints / f"checkpoint_{steps:09d}", held_out, corpus, args).items()}
