@@ -9,9 +9,13 @@ Variants (models/lam.py):
   next frame, quantiser loss weighted as in VQ-VAE (1);
 - departure: half the transitions reach the decoder unquantised, the action = the change of
   the summary, quantiser loss weighted per element (~7e-4).
+- the rest (VARIANTS): the departure per transition (encoder and decoder without temporal
+  attention) with the motion options of models/motion.py (cost-volume input, shift-kernel
+  decoder) and change_weight, as benchmarks/RESULTS.md "Motion priors" measured them.
 Each trains the tiny LAM (models/configs/tiny.toml's sizes) with the real loop
 (train/loop.py, no Ray) on the training videos' clip shards, then infers actions on windows
-of the held-out videos (split by source video, as `genie run` does) and prints NMI and
+of the held-out videos (split by source video, as `genie run` does; --split reads genie
+run's own split.json) and prints NMI and
 many-to-one accuracy with the world's true actions (evals/actions.py, evals/world_truth.py)
 and the held-out LAM PSNR through the codes, after each of --steps of one run. --ceiling
 instead prints what the player's true motion tells of the true action (motion_ceiling).
@@ -34,9 +38,20 @@ import torch
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# [lam] keys of each variant; "lam.encoder."/"lam.decoder."-prefixed keys go to those tables
+PAPER = {"action": '"frame"', "quantizer_loss_weight": "1.0", "unquantized_fraction": "0.0"}
+DEPARTURE = {"action": '"change"', "quantizer_loss_weight": '"per_element"', "unquantized_fraction": "0.5"}
+PER_TRANSITION = {"lam.encoder.temporal": "false", "lam.decoder.temporal": "false"}
+MOTION = {"motion_input": "true", "decoder_output": '"shift"'}
 VARIANTS = {
-    "paper": {"action": '"frame"', "quantizer_loss_weight": "1.0", "unquantized_fraction": "0.0"},
-    "departure": {"action": '"change"', "quantizer_loss_weight": '"per_element"', "unquantized_fraction": "0.5"},
+    "paper": PAPER,
+    "departure": DEPARTURE,
+    "departure-pairwise": DEPARTURE | PER_TRANSITION,
+    "motion-in": DEPARTURE | PER_TRANSITION | {"motion_input": "true"},
+    "motion": DEPARTURE | PER_TRANSITION | MOTION,
+    "motion-frame": DEPARTURE | PER_TRANSITION | MOTION | {"action": '"frame"'},
+    "pairwise-weighted": DEPARTURE | PER_TRANSITION | {"change_weight": "20.0"},
+    "motion-weighted": DEPARTURE | PER_TRANSITION | MOTION | {"action": '"frame"', "change_weight": "20.0"},
 }
 
 
@@ -56,14 +71,23 @@ def ingest_world(work: pathlib.Path, videos: int) -> tuple[pathlib.Path, pathlib
     return work / "world" / "ingest" / "shards", work / "world" / "corpus"
 
 
+def set_keys(text: str, table: str, keys: dict) -> str:
+    """A TOML text with the keys set (replaced or added) in [table]."""
+    if not keys:
+        return text
+    head, header, tail = text.partition(f"[{table}]\n")
+    block, next_table, tail = tail.partition("\n[")
+    block = re.sub(rf"^({'|'.join(keys)}) = .*\n", "", block, flags=re.M)
+    return head + header + "".join(f"{k} = {v}\n" for k, v in keys.items()) + block + next_table + tail
+
+
 def models_toml(variant: dict, folder: pathlib.Path, num_codes: int | None, patch_size: int | None) -> pathlib.Path:
     """models/configs/tiny.toml with the variant's [lam] keys (and num_codes, patch_size if given)."""
     text = (ROOT / "models" / "configs" / "tiny.toml").read_text()
     keys = variant | ({"patch_size": patch_size} if patch_size else {})
-    head, lam, tail = text.partition("[lam]\n")
-    block, next_table, tail = tail.partition("\n[")
-    block = re.sub(rf"^({'|'.join(keys)}) = .*\n", "", block, flags=re.M)
-    text = head + lam + "".join(f"{k} = {v}\n" for k, v in keys.items()) + block + next_table + tail
+    for table in ("lam.encoder", "lam.decoder"):
+        text = set_keys(text, table, {k.removeprefix(table + "."): v for k, v in keys.items() if k.startswith(table + ".")})
+    text = set_keys(text, "lam", {k: v for k, v in keys.items() if not k.startswith("lam.")})
     if num_codes:
         head, lam_quantizer, tail = text.partition("[lam.quantizer]\n")
         text = head + lam_quantizer + re.sub(r"^num_codes = .*$", f"num_codes = {num_codes}", tail, count=1, flags=re.M)
@@ -122,12 +146,13 @@ def copy_psnr(frames) -> float:
     return float(-10 * torch.log10(torch.tensor((error ** 2).mean())))
 
 
-def motion_ceiling(corpus: pathlib.Path) -> dict:
+def motion_ceiling(corpus: pathlib.Path, videos: set[str] | None = None) -> dict:
     """What the player's true motion tells of the true action: every gameplay shot of the corpus
     replayed from its sidecar (level seed, actions), sampled every third frame (10 fps) as ingest
     does; each transition's (dx, dy) of the player, rounded to pixels, labelled with the action
     most often pressed on it, scores NMI with the true action (a) as is and (b) mapped to the
-    action most common for it (an 8-code labelling no LAM can beat that sees only the motion)."""
+    action most common for it (an 8-code labelling no LAM can beat that sees only the motion).
+    `videos`: only these video ids (default: all)."""
     from collections import Counter, defaultdict
 
     import numpy as np
@@ -139,6 +164,8 @@ def motion_ceiling(corpus: pathlib.Path) -> dict:
 
     motions, labels = [], []
     for path in sorted((corpus / "truth").glob("*.json")):
+        if videos is not None and path.stem not in videos:
+            continue
         truth = json.loads(path.read_text())
         for segment in truth["segments"]:
             if segment["kind"] != "gameplay":
@@ -181,6 +208,8 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=256, help="held-out windows measured")
     parser.add_argument("--num-codes", type=int, help="the LAM's codebook size (default: tiny.toml's)")
     parser.add_argument("--patch-size", type=int, help="the LAM's patch size (default: tiny.toml's 16)")
+    parser.add_argument("--split", type=pathlib.Path, help="a split.json ({train, held_out} shard paths, as `genie run` "
+                        "writes) instead of holding out a quarter of --shards' videos")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--ceiling", action="store_true", help="print what the true motion tells of the action and stop")
     args = parser.parse_args()
@@ -195,15 +224,20 @@ def main() -> None:
         from jobs.eval import held_out_shards
         from schemas.shard_io import list_shards
 
-        training, held_out = held_out_shards(list_shards([str(shards_dir)]), 0.25)
+        if args.split:
+            split = json.loads(args.split.read_text())
+            training, held_out = split["train"], split["held_out"]
+        else:
+            training, held_out = held_out_shards(list_shards([str(shards_dir)]), 0.25)
         print(f"shards: {len(training)} training, {len(held_out)} held out; {args.steps} steps, "
               f"{args.window_frames}-frame windows x {args.batch_size}, lr {args.lr}", flush=True)
         results = []
         for name in args.variants:
             for seed in args.seeds:
                 folder = work / f"lam-{name}-{seed}"
+                folder.mkdir(parents=True, exist_ok=True)
                 started, cpu = time.perf_counter(), cpu_seconds()
-                checkpoints = train_lam(models_toml(VARIANTS[name], work, args.num_codes, args.patch_size), training, args.steps,
+                checkpoints = train_lam(models_toml(VARIANTS[name], folder, args.num_codes, args.patch_size), training, args.steps,
                                         seed, folder, args)
                 wall, cpu = round(time.perf_counter() - started, 1), round(cpu_seconds() - cpu, 1)
                 for steps in sorted(args.steps):

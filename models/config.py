@@ -106,14 +106,39 @@ class LAMConfig:
     # training only: fraction of transitions whose continuous latent action reaches the
     # decoder instead of its code (0 = the paper's VQ-VAE; see models/lam.py)
     unquantized_fraction: float = 0.0
+    # motion by candidate shifts of up to max_shift pixels (models/motion.py): the encoder also
+    # sees each patch's cost volume against the frame before (motion_input); the decoder
+    # predicts frame t+1 as frame t moved per patch by softmax shift kernels plus a change
+    # (decoder_output "shift") instead of as frame t plus a change ("change", the paper's)
+    motion_input: bool = False
+    decoder_output: Literal["change", "shift"] = "change"
+    max_shift: int = 12
+    shift_stride: int = 2  # the decoder's candidate shifts: -max_shift..max_shift in these steps
+    motion_temperature: float = 0.01  # of the cost volume's softmax, in mean squared error of [-1, 1] pixels
+    # training loss: each pixel's squared error weighted by 1 + change_weight * |x_t+1 - x_t|
+    # (mean over channels, normalised to mean weight 1): 0 = plain MSE (the paper); more makes
+    # the few pixels that move (a player sprite) count beside the many that do not
+    change_weight: float = 0.0
 
     def __post_init__(self):
+        if self.max_shift < 1:
+            raise ConfigError(f"max_shift must be >= 1, got {self.max_shift}", key="max_shift")
+        if self.change_weight < 0:
+            raise ConfigError(f"change_weight must be >= 0, got {self.change_weight}", key="change_weight")
+        if self.shift_stride < 1 or self.max_shift % self.shift_stride:
+            raise ConfigError(f"shift_stride must divide max_shift {self.max_shift}, got {self.shift_stride}",
+                              key="shift_stride")
         if not 0.0 <= self.unquantized_fraction < 1.0:
             raise ConfigError(f"unquantized_fraction must be in [0, 1), got {self.unquantized_fraction}",
                               key="unquantized_fraction")
         if self.quantizer_loss_weight != "per_element" and not self.quantizer_loss_weight >= 0:
             raise ConfigError(f"must be >= 0 or 'per_element', got {self.quantizer_loss_weight!r}",
                               key="quantizer_loss_weight")
+
+    @property
+    def kernel_shifts(self) -> int:
+        """Candidate shifts per direction of the decoder's shift kernels."""
+        return 2 * self.max_shift // self.shift_stride + 1
 
     @property
     def quantizer_weight(self) -> float:

@@ -29,14 +29,23 @@ noise; on the synthetic-motion test (tests/test_models_lam.py) the departure sep
 two motions in 300 steps, while with unquantized_fraction 0 the tiny LAM used 2 codes and
 separated them at chance (issue 9's review). So the project's configs keep the departure.
 The PSNR the LAM logs is always the one through the codes (what inference gives).
+
+Options for motion, all off by default and in every shipped config (measured in
+benchmarks/RESULTS.md "Motion priors"; none has made the codes follow the world's actions):
+`motion_input` adds each patch's cost volume against the frame before to the encoder's
+tokens (models/motion.py), `decoder_output = "shift"` predicts frame t+1 as frame t moved
+by per-patch shift kernels plus a change, and `change_weight` weights the training MSE
+towards the pixels that change.
 """
 
+import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models import motion
 from models.config import LAMConfig
 from models.patches import from_patches, to_patches
 from models.quantizer import VectorQuantizer
@@ -59,6 +68,7 @@ class LatentActionModel(nn.Module):
         patch_dim = config.patch_size ** 2 * config.channels
         encoder, decoder, code_dim = config.encoder, config.decoder, config.quantizer.code_dim
         self.encoder_in = nn.Linear(patch_dim, encoder.model_dim)
+        self.motion_in = nn.Linear(2 * (2 * config.max_shift + 1), encoder.model_dim) if config.motion_input else None
         self.action_query = nn.Parameter(torch.empty(encoder.model_dim))
         self.encoder = STTransformer(encoder, tokens_per_frame + 1, config.max_frames)
         self.encoder_out = nn.Linear(encoder.model_dim, code_dim)
@@ -66,41 +76,62 @@ class LatentActionModel(nn.Module):
         self.decoder_in = nn.Linear(patch_dim, decoder.model_dim)
         self.action_in = nn.Linear(code_dim, decoder.model_dim)
         self.decoder = STTransformer(decoder, tokens_per_frame, config.max_frames - 1)
-        self.decoder_out = nn.Linear(decoder.model_dim, patch_dim)
+        # "shift": per patch, horizontal and vertical shift logits before the change
+        self.decoder_out = nn.Linear(decoder.model_dim, patch_dim + (2 * config.kernel_shifts if config.decoder_output == "shift" else 0))
         self._init_weights()
 
     def _init_weights(self) -> None:
         # the transformers initialise themselves; the query N(0, 0.02); the projections
         # N(0, 1 / fan_in), so an action reaches the decoder at the scale of a token
         nn.init.normal_(self.action_query, std=0.02)
-        for linear in (self.encoder_in, self.encoder_out, self.decoder_in, self.action_in):
-            nn.init.normal_(linear.weight, std=linear.in_features ** -0.5)
-            nn.init.zeros_(linear.bias)
-        # the predicted change starts at zero: the untrained decoder copies the last frame
+        for linear in (self.encoder_in, self.motion_in, self.encoder_out, self.decoder_in, self.action_in):
+            if linear is not None:
+                nn.init.normal_(linear.weight, std=linear.in_features ** -0.5)
+                nn.init.zeros_(linear.bias)
+        # the predicted change starts at zero and the shift kernels at mostly "no shift":
+        # the untrained decoder (nearly) copies the last frame
         nn.init.zeros_(self.decoder_out.weight)
         nn.init.zeros_(self.decoder_out.bias)
+        if self.config.decoder_output == "shift":
+            shifts = self.config.kernel_shifts
+            with torch.no_grad():  # 90% on shift 0
+                self.decoder_out.bias[-2 * shifts:].view(2, shifts)[:, shifts // 2] = math.log(9 * (shifts - 1))
 
     @property
     def blocks(self) -> list[STBlock]:
         """Every transformer block, encoder then decoder (for checkpointing and sharding)."""
         return [*self.encoder.blocks, *self.decoder.blocks]
 
-    def encode_actions(self, patches: torch.Tensor) -> torch.Tensor:
-        """patches: (B, T, S, p*p*C) in [-1, 1] -> (B, T-1, code_dim) continuous actions."""
-        x = self.encoder_in(patches)  # (B, T, S, D)
+    def encode_actions(self, video: torch.Tensor) -> torch.Tensor:
+        """video: (B, T, C, H, W) in [0, 1] -> (B, T-1, code_dim) continuous actions."""
+        config = self.config
+        pixels = video * 2 - 1
+        x = self.encoder_in(to_patches(pixels, config.patch_size))  # (B, T, S, D)
+        if self.motion_in is not None:
+            x = x + self.motion_in(self._motion(pixels))
         query = self.action_query.to(x.dtype).expand(*x.shape[:2], 1, -1)  # (B, T, 1, D)
         x = self.encoder(torch.cat([query, x], dim=2))  # (B, T, 1+S, D)
         summary = self.encoder_out(x[:, :, 0])  # (B, T, code_dim): each frame's query token
-        if self.config.action == "change":
+        if config.action == "change":
             return summary[:, 1:] - summary[:, :-1]  # a_t: how the summary changes from frame t to t+1
         return summary[:, 1:]  # a_t: frame t+1's query, which has seen frames <= t+1
+
+    def _motion(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels: (B, T, C, H, W) -> (B, T, S, 2K): each frame's cost volume against the one
+        before (models/motion.py); zero for the first frame, which has none."""
+        config = self.config
+        B, T = pixels.shape[:2]
+        costs = motion.cost_volume(pixels[:, :-1].flatten(0, 1), pixels[:, 1:].flatten(0, 1),
+                                   config.max_shift, config.patch_size, config.motion_temperature)
+        costs = costs.view(B, T - 1, *costs.shape[1:])
+        return torch.cat([torch.zeros_like(costs[:, :1]), costs], dim=1)
 
     def forward(self, video: torch.Tensor) -> LAMOutput:
         """video: (B, T, C, H, W) in [0, 1], 2 <= T <= max_frames -> predicted frames 1..T-1, actions, loss."""
         self._check_video(video, max_frames=self.config.max_frames)
         config = self.config
         patches = to_patches(video * 2 - 1, config.patch_size)  # (B, T, S, p*p*C)
-        latent = self.encode_actions(patches)  # (B, T-1, code_dim)
+        latent = self.encode_actions(video)  # (B, T-1, code_dim)
         quantized = self.quantizer(latent)
         actions = quantized.quantized
         mixed = self.training and config.unquantized_fraction > 0
@@ -110,28 +141,40 @@ class LatentActionModel(nn.Module):
         recon = self._predict(video, patches, actions)
         target = video[:, 1:]
         recon_mse = F.mse_loss(recon.float(), target)
+        loss = recon_mse
+        if config.change_weight > 0:
+            weight = 1 + config.change_weight * (target - video[:, :-1]).abs().mean(2, keepdim=True)
+            loss = ((recon.float() - target).pow(2) * weight).mean() / weight.mean()
         with torch.no_grad():
             # PSNR through the codes alone: what inference gives
             through_codes = self._predict(video, patches, quantized.quantized) if mixed else recon
             clamped_mse = F.mse_loss(through_codes.float().clamp(0, 1), target)
         metrics = {"recon_mse": recon_mse.detach(), "psnr": -10 * torch.log10(clamped_mse.clamp_min(1e-10))}
-        loss = recon_mse + config.quantizer_weight * quantized.loss
+        loss = loss + config.quantizer_weight * quantized.loss
         return LAMOutput(recon, quantized.codes, loss, metrics | quantized.metrics)
 
     def _predict(self, video: torch.Tensor, patches: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Frames 1..T-1 from frames 0..T-2 and actions (B, T-1, code_dim) -> (B, T-1, C, H, W)."""
         config = self.config
         x = self.decoder_in(patches[:, :-1]) + self.action_in(actions)[:, :, None]  # (B, T-1, S, D)
-        predicted = self.decoder_out(self.decoder(x))  # (B, T-1, S, p*p*C)
-        change = from_patches(predicted, config.patch_size, config.frame_height, config.frame_width)
-        return video[:, :-1] + change  # frame t plus the predicted change
+        predicted = self.decoder_out(self.decoder(x))  # (B, T-1, S, p*p*C [+ 2K shift logits])
+        patch_dim = patches.shape[-1]
+        change = from_patches(predicted[..., :patch_dim], config.patch_size, config.frame_height, config.frame_width)
+        last = video[:, :-1]
+        if config.decoder_output == "shift":  # frame t moved by each patch's shift kernels
+            B, T = last.shape[:2]
+            grid_height, grid_width = config.grid
+            logits = predicted[..., patch_dim:].float().reshape(B * T, grid_height, grid_width, 2, -1)
+            horizontal, vertical = logits.softmax(-1).unbind(-2)
+            last = motion.apply_shift_kernels(last.flatten(0, 1), horizontal, vertical, config.patch_size,
+                                              config.shift_stride).view(last.shape)
+        return last + change  # frame t (moved) plus the predicted change
 
     @torch.no_grad()
     def infer_actions(self, video: torch.Tensor) -> torch.Tensor:
         """video: (B, T, C, H, W) in [0, 1], 2 <= T <= max_frames -> (B, T-1) int64 action codes."""
         self._check_video(video, max_frames=self.config.max_frames)
-        patches = to_patches(video * 2 - 1, self.config.patch_size)
-        actions = self.encode_actions(patches).float()  # (B, T-1, code_dim)
+        actions = self.encode_actions(video).float()  # (B, T-1, code_dim)
         return self.quantizer.nearest_codes(actions.flatten(0, 1)).view(actions.shape[:2])
 
     def _check_video(self, video: torch.Tensor, max_frames: int) -> None:

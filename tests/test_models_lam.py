@@ -45,8 +45,8 @@ def test_action_depends_only_on_frames_up_to_the_next():
     changed = video.clone()
     changed[:, 2] = torch.rand_like(changed[:, 2])
     with torch.no_grad():
-        before = model.encode_actions(to_patches(video * 2 - 1, CONFIG.patch_size))
-        after = model.encode_actions(to_patches(changed * 2 - 1, CONFIG.patch_size))
+        before = model.encode_actions(video)
+        after = model.encode_actions(changed)
     torch.testing.assert_close(after[:, 0], before[:, 0])
     assert not torch.allclose(after[:, 1], before[:, 1])
 
@@ -100,11 +100,25 @@ def test_logged_psnr_is_the_one_through_the_codes():
 def test_frame_action_is_the_next_frames_summary_and_change_action_its_difference():
     """The "frame" action of t -> t+1 is frame t+1's summary; the "change" action subtracts frame t's."""
     frame, change = lam(dataclasses.replace(CONFIG, action="frame")), lam(dataclasses.replace(CONFIG, action="change"))
-    patches = to_patches(torch.rand(1, 3, 3, 90, 160) * 2 - 1, CONFIG.patch_size)
+    video = torch.rand(1, 3, 3, 90, 160)
+    patches = to_patches(video * 2 - 1, CONFIG.patch_size)
     with torch.no_grad():
-        summaries = frame.encode_actions(patches)  # frames 1, 2
+        summaries = frame.encode_actions(video)  # frames 1, 2
         first = frame.encoder_out(frame.encoder(torch.cat([frame.action_query.expand(1, 3, 1, -1),
                                                            frame.encoder_in(patches)], dim=2))[:, 0, 0])
-        differences = change.encode_actions(patches)
+        differences = change.encode_actions(video)
     torch.testing.assert_close(differences[:, 0], summaries[:, 0] - first)
     torch.testing.assert_close(differences[:, 1], summaries[:, 1] - summaries[:, 0])
+
+
+def test_change_weight_leaves_the_loss_of_a_still_video_alone_and_weights_moving_pixels():
+    """change_weight weights each pixel's error by how much it changes: on a still video the
+    loss is plain MSE; on a moving one the weighted loss differs from it."""
+    quantizer = dataclasses.replace(CONFIG.quantizer, reset_dead_codes=False)
+    plain = lam(dataclasses.replace(CONFIG, quantizer=quantizer)).eval()
+    weighted = lam(dataclasses.replace(CONFIG, quantizer=quantizer, change_weight=20.0)).eval()
+    still = torch.rand(1, 1, 3, 90, 160).expand(1, 3, 3, 90, 160).contiguous()
+    moving = torch.rand(1, 3, 3, 90, 160)
+    with torch.no_grad():
+        torch.testing.assert_close(weighted(still).loss, plain(still).loss)
+        assert not torch.allclose(weighted(moving).loss, plain(moving).loss)
