@@ -265,7 +265,7 @@ def train_quality_model(clips: LabelledClips, model_config: QualityModelConfig, 
         split = split_by_video(clips.video_ids, config.validation_fraction, config.test_fraction, config.seed)
         in_test, train_index, validation = split == 2, np.flatnonzero(used & (split == 0)), np.flatnonzero(used & (split == 1))
     model, steps = fit(clips, labels, train_index, model_config, config, config.seed, log)
-    if config.folds <= 1:
+    if config.folds <= 1 and len(validation):
         probabilities[validation] = predict(model, clips, validation)[0]
     threshold = choose_threshold(labels[validation], probabilities[validation], config.min_precision, config.threshold,
                                  config.min_recall, config.max_threshold)
