@@ -198,3 +198,13 @@ def test_synthetic_letterbox_turns_good_clips_into_bad_ones_between_black_bars()
         black = (clip == 0).all(dim=(0, 1))  # (H, W): bars span every frame and channel
         assert black.any(dim=1)[[0, -1]].all() or black.any(dim=0)[[0, -1]].all()
     assert torch.equal(out[6:], before[6:]) and torch.equal(clips, before)  # the input is not changed
+
+
+def test_hue_rotation_keeps_grey_and_a_third_turn_is_a_channel_cycle():
+    """The hue augmentation rotates about the grey axis: greys stay, 120 degrees permutes R, G, B."""
+    from train.quality import hue_matrices
+
+    rotations = hue_matrices(torch.tensor([0.0, 2 * np.pi / 3, 1.0]))
+    assert torch.allclose(rotations[0], torch.eye(3), atol=1e-6)
+    assert torch.allclose(rotations[1] @ torch.tensor([0.9, 0.5, 0.1]), torch.tensor([0.1, 0.9, 0.5]), atol=1e-6)
+    assert torch.allclose(rotations[2] @ torch.full((3,), 0.4), torch.full((3,), 0.4), atol=1e-6)

@@ -12,7 +12,7 @@ reported on test, which nothing was fitted or chosen on.
 Augmentation, because the labelled footage is not all footage (and, with
 `synthetic_letterbox`, to show the rule "letterboxed is bad" in every look, not only in the
 few letterboxed uploads labelled): colour (brightness, contrast,
-per-channel gain, channel order, gamma, black point) on every clip; scale (a zoom and a horizontal stretch, as a
+per-channel gain, channel order, hue rotation, gamma, black point) on every clip; scale (a zoom and a horizontal stretch, as a
 4:3 or 8:7 game shown full-frame looks) only on clips whose label does not hang on the
 frame's edges (`geometric_scores`): a crop can cut a face-cam's corner or a letterbox's bars
 out, which would leave a "bad" label on a clean-looking picture.
@@ -72,6 +72,9 @@ class QualityTrainConfig:
     # Largest zoom and horizontal stretch of the scale augmentation (1 = none).
     max_zoom: float = 1.4
     max_stretch: float = 1.8
+    # Share of clips whose colours are rotated about the grey axis by a random angle (a hue
+    # rotation: a blue water or a red castle background from a level's usual palette).
+    hue_rotation: float = 0.0
     seed: int = 0
     threads: int = 0  # torch CPU threads; 0 = torch's default
 
@@ -151,12 +154,25 @@ def augment(clips: torch.Tensor, geometric: torch.Tensor, size: tuple[int, int],
     order = torch.stack([torch.randperm(3, generator=generator) for _ in range(B)])
     shuffle = torch.rand(B, generator=generator) < 0.3
     order[~shuffle] = torch.arange(3)
-    frames = torch.gather(frames, 2, order.view(B, 1, 3, 1, 1).expand_as(frames)).clamp(0, 1)
+    frames = torch.gather(frames, 2, order.view(B, 1, 3, 1, 1).expand_as(frames))
+    if config.hue_rotation > 0:
+        angle = torch.where(torch.rand(B, generator=generator) < config.hue_rotation, uniform(0.0, 2 * np.pi), torch.zeros(B))
+        frames = torch.einsum("bij,bkjhw->bkihw", hue_matrices(angle), frames)
+    frames = frames.clamp(0, 1)
     # levels: a gamma, and for half the clips a raised black point, which turns dim skies black
     # (as in night, underground and castle levels) while tiles and sprites stay lit
     gamma = uniform(0.7, 1.6).view(B, 1, 1, 1, 1)
     black = torch.where(torch.rand(B, generator=generator) < 0.5, uniform(0.0, 0.15), torch.zeros(B)).view(B, 1, 1, 1, 1)
     return ((frames ** gamma - black) / (1 - black)).clamp(0, 1)
+
+
+def hue_matrices(angle: torch.Tensor) -> torch.Tensor:
+    """(B,) radians -> (B, 3, 3): rotations of RGB about the grey axis (Rodrigues' formula),
+    which keep grey grey and the mean level unchanged."""
+    axis = torch.full((3,), 3 ** -0.5)
+    cross = torch.tensor([[0.0, -1, 1], [1, 0, -1], [-1, 1, 0]]) * 3 ** -0.5
+    cos, sin = angle.cos().view(-1, 1, 1), angle.sin().view(-1, 1, 1)
+    return cos * torch.eye(3) + (1 - cos) * torch.outer(axis, axis) + sin * cross
 
 
 def letterbox_some(clips: torch.Tensor, targets: torch.Tensor, geometric: torch.Tensor, fraction: float,
@@ -249,7 +265,7 @@ def train_quality_model(clips: LabelledClips, model_config: QualityModelConfig, 
         split = split_by_video(clips.video_ids, config.validation_fraction, config.test_fraction, config.seed)
         in_test, train_index, validation = split == 2, np.flatnonzero(used & (split == 0)), np.flatnonzero(used & (split == 1))
     model, steps = fit(clips, labels, train_index, model_config, config, config.seed, log)
-    if config.folds <= 1:
+    if config.folds <= 1 and len(validation):
         probabilities[validation] = predict(model, clips, validation)[0]
     threshold = choose_threshold(labels[validation], probabilities[validation], config.min_precision, config.threshold,
                                  config.min_recall, config.max_threshold)
