@@ -6,7 +6,7 @@
 The clips must come from source videos the models never trained on: ingest writes one
 shard per source video, so `held_out_shards` splits a shard list by video. Windows of T
 frames are cut at frames 0, T, 2T, ... (the coding windows of `genie tokenize`), taken from
-the videos in turn. Measured on them (evals/):
+the videos in turn and, within a video, from its clips in turn. Measured on them (evals/):
 - tokenizer PSNR and SSIM of the reconstruction;
 - dynamics next-frame PSNR: each frame sampled from the real frames before it and the LAM's
   inferred actions;
@@ -124,7 +124,7 @@ def read_windows(config: EvalConfig) -> Windows:
     from schemas.shard_io import ShardError, iter_samples, list_shards
 
     T = config.window_frames
-    by_video: dict[str, list[tuple[str, str, int]]] = {}  # video -> (shard, clip key, start)
+    by_video: dict[str, list[list[tuple[str, str, int]]]] = {}  # video -> its clips' (shard, clip key, start)
     skipped, clips = [], 0
     shards = list_shards(list(config.clips))
     for shard in shards:
@@ -136,11 +136,14 @@ def read_windows(config: EvalConfig) -> Windows:
                     skipped.append({"clip": sample.get("__key__"), "shard": shard, "reason": f"metadata: {error}"})
                     continue
                 clips += 1
-                by_video.setdefault(meta["video_id"], []).extend(
-                    (shard, sample["__key__"], start) for start in range(0, meta["n_frames"] - T + 1, T))
+                by_video.setdefault(meta["video_id"], []).append(
+                    [(shard, sample["__key__"], start) for start in range(0, meta["n_frames"] - T + 1, T)])
         except ShardError as error:
             skipped.append({"clip": None, "shard": shard, "reason": f"shard: {error}"})
-    chosen = _round_robin(list(by_video.values()), config.max_windows)
+    # clips in turn within a video, videos in turn: the bootstrap resamples clips, so the
+    # windows spread over as many clips as the budget allows
+    per_video = [_round_robin(clips, sum(map(len, clips))) for clips in by_video.values()]
+    chosen = _round_robin(per_video, config.max_windows)
     wanted: dict[tuple[str, str], list[int]] = {}
     for shard, key, start in chosen:
         wanted.setdefault((shard, key), []).append(start)

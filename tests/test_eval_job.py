@@ -87,6 +87,13 @@ def _config(root: pathlib.Path, runs: dict, out: str, **changes) -> eval_job.Eva
                                str(root / out), **settings)
 
 
+def test_windows_spread_over_clips_within_a_video(world):
+    """Videos in turn, and a video's clips in turn: 3 windows come from 3 clips, not 2 of videoA's first."""
+    root, runs = world
+    windows = eval_job.read_windows(_config(root, runs, "unused", max_windows=3))
+    assert len(set(windows.clip_ids)) == 3 and sorted(windows.video_ids) == ["videoA", "videoA", "videoB"]
+
+
 @pytest.mark.slow
 def test_eval_writes_the_measures_the_report_and_its_pictures(world):
     """eval.json holds every measure, the skipped clip with its reason, and a report whose pictures exist."""
