@@ -63,7 +63,8 @@ def submitted(tmp_path_factory):
     from ray_processes import ray_cluster
 
     folder = tmp_path_factory.mktemp("ray_jobs")
-    generate_corpus(CorpusConfig(seed=5, videos=3, offtopic=0, min_duration_s=4, max_duration_s=6), folder / "corpus")
+    # seed 1: three clean uploads, each kept by the embedded default's learned quality filter (a shard each)
+    generate_corpus(CorpusConfig(seed=1, videos=3, offtopic=0, min_duration_s=4, max_duration_s=6), folder / "corpus")
     (folder / "train.toml").write_text(TRAIN.format(storage=folder / "train", shards=folder / "ingest" / "shards"))
     results = {}
     with VideoSite(folder / "corpus") as site, ray_cluster(workers=1, cpus_per_node=1) as cluster:
