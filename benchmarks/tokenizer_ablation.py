@@ -172,6 +172,35 @@ def sample_batch(train_frames: list[np.ndarray], variant: Variant, generator: np
     return torch.from_numpy(np.stack(windows)).permute(0, 1, 4, 2, 3).float() / 255
 
 
+def train_for(model: torch.nn.Module, optim: OptimConfig, next_batch, cpu_seconds: float) -> tuple[int, float, list[dict]]:
+    """Train on next_batch() for cpu_seconds of this process's CPU time, the cosine schedule
+    fitted to the steps the budget allows (from the step cost of the first steps), grad clip;
+    -> (steps, training CPU-s, each step's metrics as floats)."""
+    optimizer = build_optimizer(model, optim)
+    schedule = build_schedule(optimizer, optim)
+    started = time.process_time()
+    step, max_steps, metrics = 0, 10**6, []
+    while step < max_steps and time.process_time() - started < cpu_seconds:
+        output = model(next_batch())
+        output.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        schedule.step()
+        step += 1
+        metrics.append({key: float(value) for key, value in output.metrics.items()})
+        if step == 2:
+            calibration_start = time.process_time()
+        if step == CALIBRATION_STEPS:  # fit the cosine to the steps the budget allows
+            step_cost = (time.process_time() - calibration_start) / (CALIBRATION_STEPS - 2)
+            max_steps = max(step + 1, math.floor((cpu_seconds - (time.process_time() - started)) / step_cost) + step)
+            optim = dataclasses.replace(optim, max_steps=max_steps)
+            schedule = build_schedule(optimizer, optim)
+            for _ in range(step):
+                schedule.step()
+    return step, time.process_time() - started, metrics
+
+
 def run(name: str, variant: Variant, seed: int, cpu_seconds: float, cache: pathlib.Path) -> dict:
     """Train one variant for cpu_seconds of this process's CPU time, then score it."""
     torch.set_num_threads(1)
@@ -182,29 +211,8 @@ def run(name: str, variant: Variant, seed: int, cpu_seconds: float, cache: pathl
     generator = np.random.default_rng(seed)
     model = VideoTokenizer(variant.tokenizer_config())
     optim = OptimConfig(lr=variant.lr, warmup_steps=variant.warmup, max_steps=10**6)
-    optimizer = build_optimizer(model, optim)
-    schedule = build_schedule(optimizer, optim)
-    started = time.process_time()
-    step, max_steps, psnr = 0, 10**6, []
-    while step < max_steps and time.process_time() - started < cpu_seconds:
-        output = model(sample_batch(train_frames, variant, generator))
-        output.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        schedule.step()
-        step += 1
-        psnr.append(float(output.metrics["psnr"]))
-        if step == 2:
-            calibration_start = time.process_time()
-        if step == CALIBRATION_STEPS:  # fit the cosine to the steps the budget allows
-            step_cost = (time.process_time() - calibration_start) / (CALIBRATION_STEPS - 2)
-            max_steps = max(step + 1, math.floor((cpu_seconds - (time.process_time() - started)) / step_cost) + step)
-            optim = dataclasses.replace(optim, max_steps=max_steps)
-            schedule = build_schedule(optimizer, optim)
-            for _ in range(step):
-                schedule.step()
-    train_cpu = time.process_time() - started
+    step, train_cpu, metrics = train_for(model, optim, lambda: sample_batch(train_frames, variant, generator), cpu_seconds)
+    psnr = [m["psnr"] for m in metrics]
     heldout = score(model, eval_clips(levels, list(HELDOUT_SMB), per_level=4))
     seen = score(model, eval_clips(levels, train_levels[::3], per_level=2))
     frames_per_step = variant.windows * variant.frames

@@ -24,12 +24,10 @@ import argparse
 import concurrent.futures
 import dataclasses
 import json
-import math
 import multiprocessing
 import pathlib
 import platform
 import sys
-import time
 
 import numpy as np
 import torch
@@ -45,11 +43,11 @@ from models.tokenizer import VideoTokenizer  # noqa: E402
 from schemas import shard as clip_spec  # noqa: E402
 from schemas.shard_io import iter_samples, list_shards  # noqa: E402
 from train.components import video_from_frames  # noqa: E402
-from train.optimizer import OptimConfig, build_optimizer, build_schedule  # noqa: E402
+from benchmarks.tokenizer_ablation import train_for  # noqa: E402
+from train.optimizer import OptimConfig  # noqa: E402
 
 EVAL_WINDOW_FRAMES = 5  # run_local.toml [eval]
 EVAL_MAX_WINDOWS = 32
-CALIBRATION_STEPS = 8  # step cost measured over steps 3..8, inside warmup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,30 +157,8 @@ def run(name: str, variant: Variant, seed: int, cpu_seconds: float, split: dict)
     generator = np.random.default_rng(seed)
     model = VideoTokenizer(variant.tokenizer_config())
     optim = OptimConfig(lr=variant.lr, warmup_steps=variant.warmup, max_steps=10**6)
-    optimizer = build_optimizer(model, optim)
-    schedule = build_schedule(optimizer, optim)
-    started = time.process_time()
-    step, max_steps, train_psnr, codes = 0, 10**6, [], []
-    while step < max_steps and time.process_time() - started < cpu_seconds:
-        output = model(sample_frames(clips, variant.frames, generator))
-        output.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        schedule.step()
-        step += 1
-        train_psnr.append(float(output.metrics["psnr"]))
-        codes.append(float(output.metrics["codes_used"]))
-        if step == 2:
-            calibration_start = time.process_time()
-        if step == CALIBRATION_STEPS:  # fit the cosine to the steps the budget allows
-            step_cost = (time.process_time() - calibration_start) / (CALIBRATION_STEPS - 2)
-            max_steps = max(step + 1, math.floor((cpu_seconds - (time.process_time() - started)) / step_cost) + step)
-            optim = dataclasses.replace(optim, max_steps=max_steps)
-            schedule = build_schedule(optimizer, optim)
-            for _ in range(step):
-                schedule.step()
-    train_cpu = time.process_time() - started
+    step, train_cpu, metrics = train_for(model, optim, lambda: sample_frames(clips, variant.frames, generator), cpu_seconds)
+    train_psnr, codes = [m["psnr"] for m in metrics], [m["codes_used"] for m in metrics]
     heldout = score(model, windows)
     return {"name": name, "seed": seed, "variant": _jsonable(variant), "cpu_budget_s": cpu_seconds, "steps": step,
             "frames_seen": step * variant.frames, "train_cpu_s": round(train_cpu, 1),
