@@ -172,6 +172,22 @@ def sample_batch(train_frames: list[np.ndarray], variant: Variant, generator: np
     return torch.from_numpy(np.stack(windows)).permute(0, 1, 4, 2, 3).float() / 255
 
 
+def run_in_processes(jobs: int, results: pathlib.Path, calls: list[tuple]) -> list[dict]:
+    """Each call (function, *args) in a spawned process, `jobs` at a time; each result is printed
+    and appended to `results` (one JSON line) as it finishes. -> the results."""
+    finished = []
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = [pool.submit(*call) for call in calls]
+        for future in concurrent.futures.as_completed(futures):
+            result = future.result()
+            print(json.dumps(result), flush=True)
+            with open(results, "a") as file:
+                file.write(json.dumps(result) + "\n")
+            finished.append(result)
+    return finished
+
+
 def train_for(model: torch.nn.Module, optim: OptimConfig, next_batch, cpu_seconds: float) -> tuple[int, float, list[dict]]:
     """Train on next_batch() for cpu_seconds of this process's CPU time, the cosine schedule
     fitted to the steps the budget allows (from the step cost of the first steps), grad clip;
@@ -266,16 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     done = [r for r in done if r["cpu_budget_s"] == options.cpu_seconds and VARIANTS.get(r["name"]) == Variant(**r["variant"])]
     have = {(r["name"], r["seed"]) for r in done}
     todo = [(name, seed) for seed in seeds for name in names if (name, seed) not in have]
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(options.jobs, mp_context=context) as pool:
-        futures = [pool.submit(run, name, VARIANTS[name], seed, options.cpu_seconds, options.cache)
-                   for name, seed in todo]
-        for future in concurrent.futures.as_completed(futures):
-            result = future.result()
-            print(json.dumps(result), flush=True)
-            with open(options.results, "a") as file:
-                file.write(json.dumps(result) + "\n")
-            done.append(result)
+    done += run_in_processes(options.jobs, options.results, [(run, name, VARIANTS[name], seed, options.cpu_seconds,
+                                                               options.cache) for name, seed in todo])
     chosen = [r for r in done if r["name"] in names and r["seed"] in seeds]
     print(f"\n{platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, 1 thread per run, "
           f"{options.cpu_seconds:.0f} training CPU-s per run; SMB held out: {', '.join(HELDOUT_SMB)}")

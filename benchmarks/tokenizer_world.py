@@ -21,10 +21,8 @@ held-out windows use.
 """
 
 import argparse
-import concurrent.futures
 import dataclasses
 import json
-import multiprocessing
 import pathlib
 import platform
 import sys
@@ -43,7 +41,7 @@ from models.tokenizer import VideoTokenizer  # noqa: E402
 from schemas import shard as clip_spec  # noqa: E402
 from schemas.shard_io import iter_samples, list_shards  # noqa: E402
 from train.components import video_from_frames  # noqa: E402
-from benchmarks.tokenizer_ablation import train_for  # noqa: E402
+from benchmarks.tokenizer_ablation import run_in_processes, train_for  # noqa: E402
 from train.optimizer import OptimConfig  # noqa: E402
 
 EVAL_WINDOW_FRAMES = 5  # run_local.toml [eval]
@@ -225,15 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             and _jsonable(VARIANTS[r["name"]]) == r["variant"]]
     have = {(r["name"], r["seed"]) for r in done}
     todo = [(name, seed) for seed in seeds for name in names if (name, seed) not in have]
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(options.jobs, mp_context=context) as pool:
-        futures = [pool.submit(run, name, VARIANTS[name], seed, options.cpu_seconds, split) for name, seed in todo]
-        for future in concurrent.futures.as_completed(futures):
-            result = future.result()
-            print(json.dumps(result), flush=True)
-            with open(options.results, "a") as file:
-                file.write(json.dumps(result) + "\n")
-            done.append(result)
+    done += run_in_processes(options.jobs, options.results,
+                             [(run, name, VARIANTS[name], seed, options.cpu_seconds, split) for name, seed in todo])
     chosen = [r for r in done if r["name"] in names and r["seed"] in seeds]
     print(f"\n{platform.machine()}, torch {torch.__version__}, 1 thread per run, {options.cpu_seconds:.0f} training "
           f"CPU-s per run; held out: {len(split['held_out'])} videos, {EVAL_MAX_WINDOWS} windows of {EVAL_WINDOW_FRAMES}")
