@@ -4,8 +4,8 @@
     python benchmarks/tokenizer_world.py --list                      # the variants and what each changes
     python benchmarks/tokenizer_world.py --checkpoint RUN_OR_CHECKPOINT  # score a trained tokenizer
 
-The data is `genie run`'s split of the offline world (--split, default /work/data/split.json:
-{"train": [shards], "held_out": [shards]}). A variant is trained from scratch in one process
+The data is `genie run`'s split of the offline world (--split, default out/run/split.json,
+which `genie run` writes: {"train": [shards], "held_out": [shards]}). A variant is trained from scratch in one process
 with one thread for --cpu-seconds of that process's CPU time (time.process_time; frame
 sampling included), with the project's model, AdamW, warmup + cosine (fitted to the budget
 from the step cost of the first steps) and grad clip. A step draws `frames` single frames
@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", help="comma-separated names (default: all; see --list)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; each variant runs once per seed")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one thread each)")
-    parser.add_argument("--split", type=pathlib.Path, default=pathlib.Path("/work/data/split.json"))
+    parser.add_argument("--split", type=pathlib.Path, default=pathlib.Path("out/run/split.json"),
+                        help="genie run's split.json (its output folder's; the shards it names must exist)")
     parser.add_argument("--results", type=pathlib.Path, default=pathlib.Path("out/tokenizer_world.jsonl"),
                         help="one JSON line per run; runs already there are not repeated")
     parser.add_argument("--checkpoint", help="score this tokenizer run or checkpoint instead of training")

@@ -199,6 +199,8 @@ def _train_and_play(config: RunConfig, output: pathlib.Path) -> dict:
 
     clips, tokens, storage = output / "ingest" / "shards", output / "tokens", output / "train"
     training, held_out = split_shards(clips, output / "corpus", config.held_out_fraction)
+    # which videos the models never saw, for benchmarks and later evaluations (--split)
+    (output / "split.json").write_text(json.dumps({"train": training, "held_out": held_out}, indent=1))
     _say(4, f"held out {len(held_out)} of the world's videos for the evaluation; training on {len(training)} videos")
     runs, steps = {}, {}
     _say(4, "train: tokenizer")

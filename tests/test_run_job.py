@@ -76,6 +76,7 @@ max_duration_s = 16.0
 
     # play.png: a row per latent action, each the first held-out clip's first frame then a new frame.
     held_out = summary["train"]["held_out"]
+    assert json.loads((output / "split.json").read_text())["held_out"] == held_out  # what benchmarks read (--split)
     assert held_out and not set(held_out) & set(_trained_shards(output))
     picture = cv2.imread(summary["train"]["play"])
     assert picture.shape == (8 * 90, 2 * 160, 3)
