@@ -2,7 +2,8 @@
 
 A config file has the sections [tokenizer], [lam] and [dynamics] (with sub-tables for their
 transformer stacks and quantisers); `load_model_configs("tiny" | "local" | "small" | "paper" | path)`
-reads one through schemas/config.py, so an unknown or mistyped key is an error naming it,
+reads one (a file may start from a named one: `based_on = "tiny"`, then only the keys
+it changes) through schemas/config.py, so an unknown or mistyped key is an error naming it,
 and then checks that the three components agree with each other (token grid, vocabulary,
 number of actions).
 """
@@ -10,9 +11,10 @@ number of actions).
 import dataclasses
 import math
 import pathlib
+import tomllib
 from typing import Literal
 
-from schemas.config import ConfigError, load
+from schemas.config import ConfigError, from_dict
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
 NAMED_CONFIGS = ("tiny", "local", "small", "paper")
@@ -183,10 +185,39 @@ class ModelConfigs:
     dynamics: DynamicsConfig
 
 
+def _path(name_or_path: str | pathlib.Path) -> pathlib.Path:
+    return CONFIG_DIR / f"{name_or_path}.toml" if name_or_path in NAMED_CONFIGS else pathlib.Path(name_or_path)
+
+
+def _read(name_or_path: str | pathlib.Path, seen: tuple[str, ...] = ()) -> dict:
+    """A config file's tables; `based_on = "NAME"` starts from that named config and
+    overrides only the keys the file gives."""
+    path = _path(name_or_path)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read config {path}: {error}") from None
+    base = data.pop("based_on", None)
+    if base is None:
+        return data
+    if base not in NAMED_CONFIGS or base in seen:
+        raise ConfigError(f"{path}: based_on must name one of {', '.join(NAMED_CONFIGS)} (not itself), got {base!r}",
+                          key="based_on")
+    return _merge(_read(base, (*seen, str(name_or_path))), data)
+
+
+def _merge(base: dict, changes: dict) -> dict:
+    merged = dict(base)
+    for key, value in changes.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
 def load_model_configs(name_or_path: str | pathlib.Path) -> ModelConfigs:
-    """Read a named config (tiny, small, paper) or a TOML file, and check its parts agree."""
-    path = CONFIG_DIR / f"{name_or_path}.toml" if name_or_path in NAMED_CONFIGS else pathlib.Path(name_or_path)
-    configs = load(ModelConfigs, path)
+    """Read a named config (tiny, local, small, paper) or a TOML file, and check its parts agree."""
+    path = _path(name_or_path)
+    configs = from_dict(ModelConfigs, _read(name_or_path))
     tokenizer, lam, dynamics = configs.tokenizer, configs.lam, configs.dynamics
     if (dynamics.token_height, dynamics.token_width) != tokenizer.grid:
         raise ConfigError(f"{path}: dynamics token grid {dynamics.token_height}x{dynamics.token_width} "

@@ -66,7 +66,7 @@ class VectorQuantizer(nn.Module):
                     self._ema_update(flat.detach(), codes)
             metrics = self._usage(codes) | {"commitment": commitment.detach()}
             if self.training and self.config.reset_dead_codes:
-                self._reset_dead_codes(flat.detach(), (flat - chosen).detach().pow(2).sum(1))
+                self._reset_dead_codes(flat.detach(), chosen.detach())
         return QuantizerOutput(quantized.view(z.shape), codes.view(z.shape[:-1]), loss, metrics)
 
     @torch.no_grad()
@@ -120,15 +120,16 @@ class VectorQuantizer(nn.Module):
         self.codebook.weight.copy_(self.ema_sum / self.ema_count[:, None])
 
     @torch.no_grad()
-    def _reset_dead_codes(self, flat: torch.Tensor, errors: torch.Tensor) -> None:
-        """Move dead codes onto random rows of `flat` (M, code_dim); `errors` (M,) is each
-        row's squared distance to its code, the weights of reset_draw = "error".
+    def _reset_dead_codes(self, flat: torch.Tensor, chosen: torch.Tensor) -> None:
+        """Move dead codes onto random rows of `flat` (M, code_dim); with reset_draw = "error"
+        drawn in proportion to each row's squared distance to its code `chosen` (M, code_dim).
 
         Written without data-dependent branches, so a step never waits on the device.
         """
         dead = self.steps_unused >= self.config.dead_code_patience  # (K,)
         K = self.config.num_codes
         if self.config.reset_draw == "error":
+            errors = (flat - chosen).pow(2).sum(1)  # (M,)
             rows = torch.multinomial(errors.float() + 1e-12, K, replacement=True)
         else:
             rows = torch.randint(flat.shape[0], (K,), device=flat.device)

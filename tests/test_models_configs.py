@@ -49,3 +49,16 @@ def test_mismatched_vocabulary_is_an_error(tmp_path):
     path.write_text(text.replace("[dynamics]\nnum_codes = 1024", "[dynamics]\nnum_codes = 512"))
     with pytest.raises(ConfigError, match="num_codes"):
         load_model_configs(path)
+
+
+def test_a_config_based_on_a_named_one_changes_only_the_keys_it_gives(tmp_path):
+    """local.toml is tiny.toml with two quantizer options; a based_on that names no config is refused."""
+    import dataclasses
+
+    tiny, local = load_model_configs("tiny"), load_model_configs("local")
+    assert (local.tokenizer.quantizer.ema_decay, local.tokenizer.quantizer.reset_draw) == (0.99, "error")
+    assert dataclasses.replace(local.tokenizer, quantizer=tiny.tokenizer.quantizer) == tiny.tokenizer
+    assert (local.lam, local.dynamics) == (tiny.lam, tiny.dynamics)
+    (tmp_path / "bad.toml").write_text('based_on = "huge"\n')
+    with pytest.raises(ConfigError, match="based_on"):
+        load_model_configs(tmp_path / "bad.toml")
