@@ -187,7 +187,7 @@ def test_cross_validation_scores_every_non_test_clip_out_of_fold_and_trains_on_a
 
 def test_synthetic_letterbox_turns_good_clips_into_bad_ones_between_black_bars():
     """Chosen good clips are shrunk between black bars and relabelled bad; bad and unchosen clips are unchanged."""
-    from train.quality import letterbox_some
+    from train.quality_augment import letterbox_some
 
     clips = torch.rand(8, 2, 3, 90, 160) * 0.5 + 0.5  # no black pixel
     targets = torch.tensor([1.0, 1, 1, 1, 1, 1, 0, 0])
@@ -200,9 +200,28 @@ def test_synthetic_letterbox_turns_good_clips_into_bad_ones_between_black_bars()
     assert torch.equal(out[6:], before[6:]) and torch.equal(clips, before)  # the input is not changed
 
 
+def test_synthetic_hud_draws_the_same_text_on_every_frame_near_the_top_and_below_a_letterbox_bar():
+    """Chosen clips of any label get one HUD on all their frames, in the top rows; a letterboxed
+    clip's (score 3) starts under its bar; fraction 0 changes nothing."""
+    from train.quality_augment import hud_some
+
+    clips = torch.full((6, 3, 3, 90, 160), 0.5)
+    clips[4, :, :, :20] = 0.0  # a letterbox bar over the top 20 rows
+    scores = np.array([5, 4, 1, 2, 3, 5])
+    assert torch.equal(hud_some(clips, scores, 0.0, torch.Generator().manual_seed(0)), clips)
+    out = hud_some(clips, scores, 1.0, torch.Generator().manual_seed(0))
+    changed = (out != clips).any(dim=2)  # (B, K, H, W)
+    for index in range(6):
+        assert changed[index, 0].any() and torch.equal(out[index, 0], out[index, 1]) and torch.equal(out[index, 0], out[index, 2])
+        rows = changed[index, 0].any(dim=1).nonzero().flatten()
+        assert rows.max() < 45 + (20 if index == 4 else 0)  # near the top: a HUD, not a caption
+    assert (out[4, :, :, :20] == 0).all() and changed[4, 0, 20:].any()  # inside the picture, under the bar
+    assert not torch.equal(out[0], out[5])  # a HUD of its own per clip
+
+
 def test_hue_rotation_keeps_grey_and_a_third_turn_is_a_channel_cycle():
     """The hue augmentation rotates about the grey axis: greys stay, 120 degrees permutes R, G, B."""
-    from train.quality import hue_matrices
+    from train.quality_augment import hue_matrices
 
     rotations = hue_matrices(torch.tensor([0.0, 2 * np.pi / 3, 1.0]))
     assert torch.allclose(rotations[0], torch.eye(3), atol=1e-6)

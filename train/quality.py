@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from models.quality import QualityModel, QualityModelConfig, model_frames, pick_frames, to_tensor
 from schemas.config import ConfigError
+from train.quality_augment import augment, hud_some, letterbox_some
 from train.quality_threshold import choose_threshold, figures
 
 
@@ -69,6 +70,8 @@ class QualityTrainConfig:
     geometric_scores: tuple[int, ...] = (1, 4, 5)
     # Share of good training clips turned into letterboxed ones labelled bad (0 = none).
     synthetic_letterbox: float = 0.0
+    # Share of training clips, of every label, given a game HUD over the top (train/quality_augment.py).
+    synthetic_hud: float = 0.0
     # Largest zoom and horizontal stretch of the scale augmentation (1 = none).
     max_zoom: float = 1.4
     max_stretch: float = 1.8
@@ -87,6 +90,8 @@ class QualityTrainConfig:
             raise ConfigError("epochs >= 1, batch_size >= 2 and candidate_frames >= 1 are required", "epochs")
         if not (0 <= self.min_precision <= 1 and 0 <= self.min_recall <= 1 and 0 < self.max_threshold <= 1):
             raise ConfigError("min_precision and min_recall must lie in [0, 1], max_threshold in (0, 1]", "max_threshold")
+        if not (0 <= self.synthetic_letterbox <= 1 and 0 <= self.synthetic_hud <= 1 and 0 <= self.hue_rotation <= 1):
+            raise ConfigError("synthetic_letterbox, synthetic_hud and hue_rotation are shares in [0, 1]", "synthetic_hud")
         if self.folds < 0 or self.folds == 1:
             raise ConfigError(f"folds must be 0 (a validation split) or >= 2, got {self.folds}", "folds")
 
@@ -124,77 +129,6 @@ def folds_by_video(video_ids: list[str], folds: int, test_fraction: float, seed:
     places = _places(video_ids, seed)
     fold = np.minimum(((places - test_fraction) / (1 - test_fraction) * folds).astype(int), folds - 1)
     return np.where(places < test_fraction, -1, fold)
-
-
-def augment(clips: torch.Tensor, geometric: torch.Tensor, size: tuple[int, int], config: QualityTrainConfig,
-            generator: torch.Generator) -> torch.Tensor:
-    """clips (B, K, 3, H, W) in [0, 1] -> augmented (B, K, 3, h, w); `geometric` (B,) bool says
-    which clips may be zoomed and stretched. One draw per clip, shared by its frames."""
-    B, K = clips.shape[:2]
-
-    def uniform(low: float, high: float) -> torch.Tensor:
-        return low + (high - low) * torch.rand(B, generator=generator)
-
-    zoom = torch.where(geometric, uniform(1.0, config.max_zoom), torch.ones(B))
-    stretch = torch.where(geometric & (torch.rand(B, generator=generator) < 0.5), uniform(1.0, config.max_stretch), torch.ones(B))
-    scale_x, scale_y = 1 / (zoom * stretch), 1 / zoom  # the part of the frame that stays in view
-    theta = torch.zeros(B, 2, 3)
-    theta[:, 0, 0], theta[:, 1, 1] = scale_x, scale_y
-    theta[:, 0, 2] = (1 - scale_x) * (2 * torch.rand(B, generator=generator) - 1)  # anywhere the view fits
-    theta[:, 1, 2] = (1 - scale_y) * (2 * torch.rand(B, generator=generator) - 1)
-    frames = clips.flatten(0, 1)  # (B*K, 3, H, W)
-    grid = F.affine_grid(theta.repeat_interleave(K, 0), [B * K, 3, *size], align_corners=False)
-    frames = F.grid_sample(frames, grid, mode="bilinear", align_corners=False).view(B, K, 3, *size)
-    # colour: brightness, contrast about the clip's mean, per-channel gain, and now and then a channel order
-    brightness = uniform(0.6, 1.4).view(B, 1, 1, 1, 1)
-    contrast = uniform(0.7, 1.3).view(B, 1, 1, 1, 1)
-    gain = (0.8 + 0.4 * torch.rand(B, 1, 3, 1, 1, generator=generator))
-    mean = frames.mean(dim=(1, 2, 3, 4), keepdim=True)
-    frames = ((frames - mean) * contrast + mean) * brightness * gain
-    order = torch.stack([torch.randperm(3, generator=generator) for _ in range(B)])
-    shuffle = torch.rand(B, generator=generator) < 0.3
-    order[~shuffle] = torch.arange(3)
-    frames = torch.gather(frames, 2, order.view(B, 1, 3, 1, 1).expand_as(frames))
-    if config.hue_rotation > 0:
-        angle = torch.where(torch.rand(B, generator=generator) < config.hue_rotation, uniform(0.0, 2 * np.pi), torch.zeros(B))
-        frames = torch.einsum("bij,bkjhw->bkihw", hue_matrices(angle), frames)
-    frames = frames.clamp(0, 1)
-    # levels: a gamma, and for half the clips a raised black point, which turns dim skies black
-    # (as in night, underground and castle levels) while tiles and sprites stay lit
-    gamma = uniform(0.7, 1.6).view(B, 1, 1, 1, 1)
-    black = torch.where(torch.rand(B, generator=generator) < 0.5, uniform(0.0, 0.15), torch.zeros(B)).view(B, 1, 1, 1, 1)
-    return ((frames ** gamma - black) / (1 - black)).clamp(0, 1)
-
-
-def hue_matrices(angle: torch.Tensor) -> torch.Tensor:
-    """(B,) radians -> (B, 3, 3): rotations of RGB about the grey axis (Rodrigues' formula),
-    which keep grey grey and the mean level unchanged."""
-    axis = torch.full((3,), 3 ** -0.5)
-    cross = torch.tensor([[0.0, -1, 1], [1, 0, -1], [-1, 1, 0]]) * 3 ** -0.5
-    cos, sin = angle.cos().view(-1, 1, 1), angle.sin().view(-1, 1, 1)
-    return cos * torch.eye(3) + (1 - cos) * torch.outer(axis, axis) + sin * cross
-
-
-def letterbox_some(clips: torch.Tensor, targets: torch.Tensor, geometric: torch.Tensor, fraction: float,
-                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Turn about `fraction` of the good clips (B, K, 3, H, W) into letterboxed ones, labelled
-    bad: the picture shrunk between black bars, top and bottom or at the sides, as uploads show
-    it. The labelled footage holds few letterboxed uploads of each shape; the rule is general."""
-    chosen = (targets == 1) & (torch.rand(len(targets), generator=generator) < fraction)
-    if not chosen.any():
-        return clips, targets, geometric
-    clips, targets, geometric = clips.clone(), targets.clone(), geometric.clone()
-    H, W = clips.shape[-2:]
-    for index in chosen.nonzero().flatten().tolist():
-        share = 0.6 + 0.3 * float(torch.rand(1, generator=generator))
-        sides = bool(torch.rand(1, generator=generator) < 0.5)
-        height, width = (H, round(W * share)) if sides else (round(H * share), W)
-        inner = F.interpolate(clips[index], size=(height, width), mode="area")  # (K, 3, h, w)
-        clips[index] = 0.0
-        top, left = (H - height) // 2, (W - width) // 2
-        clips[index, :, :, top:top + height, left:left + width] = inner
-        targets[index], geometric[index] = 0.0, False
-    return clips, targets, geometric
 
 
 def model_input(frames: np.ndarray, count: int, size: tuple[int, int], generator: torch.Generator | None) -> torch.Tensor:
@@ -313,6 +247,8 @@ def fit(clips: LabelledClips, labels: np.ndarray, train_index: np.ndarray, model
             batch = order[start:start + config.batch_size]
             full = model_input(clips.frames[batch], model_config.frames, size, generator)
             targets, geometric = torch.from_numpy(labels[batch]).float(), torch.from_numpy(geometric_ok[batch])
+            if config.synthetic_hud > 0:
+                full = hud_some(full, clips.scores[batch], config.synthetic_hud, generator)
             if config.synthetic_letterbox > 0:
                 full, targets, geometric = letterbox_some(full, targets, geometric, config.synthetic_letterbox, generator)
             inputs = augment(full, geometric, size, config, generator)
