@@ -141,8 +141,8 @@ def throughput(run: pathlib.Path, model_dir: pathlib.Path, clips: int, batch_siz
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=pathlib.Path, default=ROOT / "out" / "bench_quality")
-    parser.add_argument("--world-videos", type=int, default=72)
-    parser.add_argument("--world-offtopic", type=int, default=10)
+    parser.add_argument("--world-videos", type=int, default=144)
+    parser.add_argument("--world-offtopic", type=int, default=20)
     parser.add_argument("--world-min-s", type=float, default=30.0)
     parser.add_argument("--world-max-s", type=float, default=50.0)
     parser.add_argument("--seed", type=int, default=10)

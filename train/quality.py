@@ -9,13 +9,12 @@ reaches `min_precision`, so recall is as high as that precision allows, but not 
 less than `min_recall` of the good clips stay kept. Precision, recall and ROC AUC are
 reported on test, which nothing was fitted or chosen on.
 
-Augmentation, because the labelled footage is not all footage (and, with
-`synthetic_letterbox`, to show the rule "letterboxed is bad" in every look, not only in the
-few letterboxed uploads labelled): colour (brightness, contrast,
-per-channel gain, channel order, hue rotation, gamma, black point) on every clip; scale (a zoom and a horizontal stretch, as a
-4:3 or 8:7 game shown full-frame looks) only on clips whose label does not hang on the
-frame's edges (`geometric_scores`): a crop can cut a face-cam's corner or a letterbox's bars
-out, which would leave a "bad" label on a clean-looking picture.
+Augmentation (train/quality_augment.py), because the labelled footage is not all footage:
+colour on every clip; scale (a zoom and a horizontal stretch, as a 4:3 or 8:7 game shown
+full-frame looks) only on clips whose label does not hang on the frame's edges
+(`geometric_scores`): a crop can cut a face-cam's corner or a letterbox's bars out, which
+would leave a "bad" label on a clean-looking picture; `synthetic_letterbox`, to show the rule
+"letterboxed is bad" in every look; `synthetic_hud`, a game HUD on clips of every label.
 
 With the "cnn" encoder everything is trained end to end; with "open_clip" the tower is frozen
 and only the projection and head learn.
