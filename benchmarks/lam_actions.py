@@ -11,7 +11,8 @@ Variants (models/lam.py):
   the summary, quantiser loss weighted per element (~7e-4).
 - the rest (VARIANTS): the departure per transition (encoder and decoder without temporal
   attention) with the motion options of models/motion.py (cost-volume input, shift-kernel
-  decoder) and change_weight, as benchmarks/RESULTS.md "Motion priors" measured them.
+  decoder) and change_weight, as benchmarks/RESULTS.md "Motion priors" measured them;
+  "scroll": the departure with the row-band motion input and the action-driven band shift.
 Each trains the tiny LAM (models/configs/tiny.toml's sizes) with the real loop
 (train/loop.py, no Ray) on the training videos' clip shards, then infers actions on windows
 of the held-out videos (split by source video, as `genie run` does; --split reads genie
@@ -52,6 +53,7 @@ VARIANTS = {
     "motion-frame": DEPARTURE | PER_TRANSITION | MOTION | {"action": '"frame"'},
     "pairwise-weighted": DEPARTURE | PER_TRANSITION | {"change_weight": "20.0"},
     "motion-weighted": DEPARTURE | PER_TRANSITION | MOTION | {"action": '"frame"', "change_weight": "20.0"},
+    "scroll": DEPARTURE | {"band_motion_input": "true", "action_shift": "true"},
 }
 
 

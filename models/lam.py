@@ -36,6 +36,13 @@ benchmarks/RESULTS.md "Motion priors"; none has made the codes follow the world'
 tokens (models/motion.py), `decoder_output = "shift"` predicts frame t+1 as frame t moved
 by per-patch shift kernels plus a change, and `change_weight` weights the training MSE
 towards the pixels that change.
+
+Options for scroll, off by default (benchmarks/lam_actions.py variant "scroll"): with the
+departure's tiny decoder the true action buys no PSNR over no action in 300 steps, so the
+encoder gets no gradient to encode it. `action_shift` makes the decoder first move each band of
+patch_size rows sideways by a kernel computed from the action alone, so a scroll is bought
+only through the action; `band_motion_input` shows the action query each band's horizontal
+cost volume (the whole width votes, where a single sky patch matches every shift).
 """
 
 import math
