@@ -123,10 +123,11 @@ class LAMConfig:
     change_weight: float = 0.0
     # scroll, the motion of a whole row band (models/motion.py): the action query token of frame t
     # also sees each band of patch_size rows' horizontal cost volume against frame t-1
-    # (band_motion_input); the decoder first moves each band of frame t sideways by a softmax
-    # kernel computed from the action alone (action_shift), so only the action can buy a scroll
+    # (band_motion_input); the decoder first moves frame t by softmax kernels computed from the
+    # action alone (action_shift), so only the action can buy a scroll: "band" = each band
+    # sideways, "patch" = each patch sideways then up or down (a sprite where it usually is)
     band_motion_input: bool = False
-    action_shift: bool = False
+    action_shift: Literal["none", "band", "patch"] = "none"
 
     def __post_init__(self):
         if self.max_shift < 1:

@@ -39,10 +39,11 @@ towards the pixels that change.
 
 Options for scroll, off by default (benchmarks/lam_actions.py variant "scroll"): with the
 departure's tiny decoder the true action buys no PSNR over no action in 300 steps, so the
-encoder gets no gradient to encode it. `action_shift` makes the decoder first move each band of
-patch_size rows sideways by a kernel computed from the action alone, so a scroll is bought
-only through the action; `band_motion_input` shows the action query each band's horizontal
-cost volume (the whole width votes, where a single sky patch matches every shift).
+encoder gets no gradient to encode it. `action_shift` makes the decoder first move frame t by
+kernels computed from the action alone ("band": each band of patch_size rows sideways;
+"patch": each patch sideways and vertically), so a scroll is bought only through the
+action; `band_motion_input` shows the action query each band's horizontal cost volume (the
+whole width votes, where a single sky patch matches every shift).
 """
 
 import math
@@ -84,7 +85,8 @@ class LatentActionModel(nn.Module):
         self.decoder_in = nn.Linear(patch_dim, decoder.model_dim)
         self.action_in = nn.Linear(code_dim, decoder.model_dim)
         self.decoder = STTransformer(decoder, tokens_per_frame, config.max_frames - 1)
-        self.action_shift = nn.Linear(code_dim, grid_height * config.kernel_shifts) if config.action_shift else None
+        shift_outputs = {"none": 0, "band": grid_height, "patch": 2 * tokens_per_frame}[config.action_shift]
+        self.action_shift = nn.Linear(code_dim, shift_outputs * config.kernel_shifts) if shift_outputs else None
         # "shift": per patch, horizontal and vertical shift logits before the change
         self.decoder_out = nn.Linear(decoder.model_dim, patch_dim + (2 * config.kernel_shifts if config.decoder_output == "shift" else 0))
         self._init_weights()
@@ -105,7 +107,7 @@ class LatentActionModel(nn.Module):
         if self.config.decoder_output == "shift":
             with torch.no_grad():  # 90% on shift 0
                 self.decoder_out.bias[-2 * shifts:].view(2, shifts)[:, shifts // 2] = math.log(9 * (shifts - 1))
-        if self.action_shift is not None:
+        if self.action_shift is not None:  # 90% on shift 0
             nn.init.zeros_(self.action_shift.weight)
             nn.init.zeros_(self.action_shift.bias)
             with torch.no_grad():
@@ -189,10 +191,13 @@ class LatentActionModel(nn.Module):
         last = video[:, :-1]
         B, T = last.shape[:2]
         grid_height, grid_width = config.grid
-        if self.action_shift is not None:  # each band of patch rows moved sideways by the action alone
-            logits = self.action_shift(actions).float().view(B * T, grid_height, 1, -1)
-            horizontal = logits.softmax(-1).expand(-1, -1, grid_width, -1)
-            last = motion.apply_shift_kernels(last.flatten(0, 1), horizontal, None, config.patch_size,
+        if self.action_shift is not None:  # frame t moved by the action alone
+            logits = self.action_shift(actions).float()
+            if config.action_shift == "band":
+                horizontal, vertical = logits.view(B * T, grid_height, 1, -1).softmax(-1).expand(-1, -1, grid_width, -1), None
+            else:
+                horizontal, vertical = logits.view(B * T, grid_height, grid_width, 2, -1).softmax(-1).unbind(-2)
+            last = motion.apply_shift_kernels(last.flatten(0, 1), horizontal, vertical, config.patch_size,
                                               config.shift_stride).view(last.shape)
         if config.decoder_output == "shift":  # frame t moved by each patch's shift kernels
             logits = predicted[..., patch_dim:].float().reshape(B * T, grid_height, grid_width, 2, -1)

@@ -79,7 +79,7 @@ def test_action_shift_moves_the_frame_by_the_action_alone():
     """With action_shift, an action that puts all the kernel's weight on +6 (and a decoder that
     predicts no change) predicts frame t moved 6 px right, whatever frame t shows; the band
     motion input keeps the shapes."""
-    config = dataclasses.replace(load_model_configs("tiny").lam, action_shift=True, band_motion_input=True)
+    config = dataclasses.replace(load_model_configs("tiny").lam, action_shift="band", band_motion_input=True)
     torch.manual_seed(0)
     model = LatentActionModel(config).eval()
     video = torch.rand(1, 2, 3, 90, 160)
@@ -90,3 +90,22 @@ def test_action_shift_moves_the_frame_by_the_action_alone():
         out = model(video)
     torch.testing.assert_close(predicted[..., 6:], video[:, :1, ..., :-6])
     assert out.recon.shape == (1, 1, 3, 90, 160) and out.actions.shape == (1, 1)
+
+
+def test_patch_action_shift_moves_each_patch_by_its_own_kernel():
+    """With action_shift "patch", kernels that leave every patch in place but move the top-left
+    one 4 px down change only that patch."""
+    config = dataclasses.replace(load_model_configs("tiny").lam, action_shift="patch")
+    torch.manual_seed(0)
+    model = LatentActionModel(config).eval()
+    video = torch.rand(1, 2, 3, 90, 160)
+    action = torch.zeros(1, 1, config.quantizer.code_dim)
+    with torch.no_grad():
+        kernels = model.action_shift.bias.view(*config.grid, 2, config.kernel_shifts).fill_(-1e4)
+        kernels[..., 12 // 2] = 0  # no shift (stride 2)
+        kernels[0, 0, 1, 12 // 2] = -1e4
+        kernels[0, 0, 1, (12 + 4) // 2] = 0  # the top-left patch: 4 px down
+        predicted = model._predict(video, to_patches(video * 2 - 1, config.patch_size), action)
+    torch.testing.assert_close(predicted[..., 4:16, :16], video[:, :1, ..., :12, :16])
+    torch.testing.assert_close(predicted[..., 16:], video[:, :1, ..., 16:])
+    torch.testing.assert_close(predicted[..., 16:, :], video[:, :1, ..., 16:, :])
