@@ -11,7 +11,9 @@ Variants (models/lam.py):
   the summary, quantiser loss weighted per element (~7e-4).
 - the rest (VARIANTS): the departure per transition (encoder and decoder without temporal
   attention) with the motion options of models/motion.py (cost-volume input, shift-kernel
-  decoder) and change_weight, as benchmarks/RESULTS.md "Motion priors" measured them.
+  decoder) and change_weight, as benchmarks/RESULTS.md "Motion priors" measured them;
+  "scroll": the departure with the row-band motion input and the action-driven band shift
+  (scroll-paper: the paper's objective with them; scroll-patch: per-patch action shifts).
 Each trains the tiny LAM (models/configs/tiny.toml's sizes) with the real loop
 (train/loop.py, no Ray) on the training videos' clip shards, then infers actions on windows
 of the held-out videos (split by source video, as `genie run` does; --split reads genie
@@ -43,6 +45,7 @@ PAPER = {"action": '"frame"', "quantizer_loss_weight": "1.0", "unquantized_fract
 DEPARTURE = {"action": '"change"', "quantizer_loss_weight": '"per_element"', "unquantized_fraction": "0.5"}
 PER_TRANSITION = {"lam.encoder.temporal": "false", "lam.decoder.temporal": "false"}
 MOTION = {"motion_input": "true", "decoder_output": '"shift"'}
+SCROLL = {"band_motion_input": "true", "action_shift": '"band"'}
 VARIANTS = {
     "paper": PAPER,
     "departure": DEPARTURE,
@@ -52,6 +55,9 @@ VARIANTS = {
     "motion-frame": DEPARTURE | PER_TRANSITION | MOTION | {"action": '"frame"'},
     "pairwise-weighted": DEPARTURE | PER_TRANSITION | {"change_weight": "20.0"},
     "motion-weighted": DEPARTURE | PER_TRANSITION | MOTION | {"action": '"frame"', "change_weight": "20.0"},
+    "scroll": DEPARTURE | SCROLL,
+    "scroll-paper": PAPER | SCROLL,
+    "scroll-patch": DEPARTURE | SCROLL | {"action_shift": '"patch"'},
 }
 
 

@@ -121,6 +121,13 @@ class LAMConfig:
     # (mean over channels, normalised to mean weight 1): 0 = plain MSE (the paper); more makes
     # the few pixels that move (a player sprite) count beside the many that do not
     change_weight: float = 0.0
+    # scroll, the motion of a whole row band (models/motion.py): the action query token of frame t
+    # also sees each band of patch_size rows' horizontal cost volume against frame t-1
+    # (band_motion_input); the decoder first moves frame t by softmax kernels computed from the
+    # action alone (action_shift), so only the action can buy a scroll: "band" = each band
+    # sideways, "patch" = each patch sideways then up or down (a sprite where it usually is)
+    band_motion_input: bool = False
+    action_shift: Literal["none", "band", "patch"] = "none"
 
     def __post_init__(self):
         if self.max_shift < 1:

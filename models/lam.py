@@ -36,6 +36,14 @@ benchmarks/RESULTS.md "Motion priors"; none has made the codes follow the world'
 tokens (models/motion.py), `decoder_output = "shift"` predicts frame t+1 as frame t moved
 by per-patch shift kernels plus a change, and `change_weight` weights the training MSE
 towards the pixels that change.
+
+Options for scroll, off by default (benchmarks/lam_actions.py variant "scroll"): with the
+departure's tiny decoder the true action buys no PSNR over no action in 300 steps, so the
+encoder gets no gradient to encode it. `action_shift` makes the decoder first move frame t by
+kernels computed from the action alone ("band": each band of patch_size rows sideways;
+"patch": each patch sideways and vertically), so a scroll is bought only through the
+action; `band_motion_input` shows the action query each band's horizontal cost volume (the
+whole width votes, where a single sky patch matches every shift).
 """
 
 import math
@@ -69,6 +77,7 @@ class LatentActionModel(nn.Module):
         encoder, decoder, code_dim = config.encoder, config.decoder, config.quantizer.code_dim
         self.encoder_in = nn.Linear(patch_dim, encoder.model_dim)
         self.motion_in = nn.Linear(2 * (2 * config.max_shift + 1), encoder.model_dim) if config.motion_input else None
+        self.band_motion_in = nn.Linear(grid_height * (2 * config.max_shift + 1), encoder.model_dim) if config.band_motion_input else None
         self.action_query = nn.Parameter(torch.empty(encoder.model_dim))
         self.encoder = STTransformer(encoder, tokens_per_frame + 1, config.max_frames)
         self.encoder_out = nn.Linear(encoder.model_dim, code_dim)
@@ -76,6 +85,8 @@ class LatentActionModel(nn.Module):
         self.decoder_in = nn.Linear(patch_dim, decoder.model_dim)
         self.action_in = nn.Linear(code_dim, decoder.model_dim)
         self.decoder = STTransformer(decoder, tokens_per_frame, config.max_frames - 1)
+        shift_outputs = {"none": 0, "band": grid_height, "patch": 2 * tokens_per_frame}[config.action_shift]
+        self.action_shift = nn.Linear(code_dim, shift_outputs * config.kernel_shifts) if shift_outputs else None
         # "shift": per patch, horizontal and vertical shift logits before the change
         self.decoder_out = nn.Linear(decoder.model_dim, patch_dim + (2 * config.kernel_shifts if config.decoder_output == "shift" else 0))
         self._init_weights()
@@ -84,7 +95,7 @@ class LatentActionModel(nn.Module):
         # the transformers initialise themselves; the query N(0, 0.02); the projections
         # N(0, 1 / fan_in), so an action reaches the decoder at the scale of a token
         nn.init.normal_(self.action_query, std=0.02)
-        for linear in (self.encoder_in, self.motion_in, self.encoder_out, self.decoder_in, self.action_in):
+        for linear in (self.encoder_in, self.motion_in, self.band_motion_in, self.encoder_out, self.decoder_in, self.action_in):
             if linear is not None:
                 nn.init.normal_(linear.weight, std=linear.in_features ** -0.5)
                 nn.init.zeros_(linear.bias)
@@ -92,10 +103,15 @@ class LatentActionModel(nn.Module):
         # the untrained decoder (nearly) copies the last frame
         nn.init.zeros_(self.decoder_out.weight)
         nn.init.zeros_(self.decoder_out.bias)
+        shifts = self.config.kernel_shifts
         if self.config.decoder_output == "shift":
-            shifts = self.config.kernel_shifts
             with torch.no_grad():  # 90% on shift 0
                 self.decoder_out.bias[-2 * shifts:].view(2, shifts)[:, shifts // 2] = math.log(9 * (shifts - 1))
+        if self.action_shift is not None:  # 90% on shift 0
+            nn.init.zeros_(self.action_shift.weight)
+            nn.init.zeros_(self.action_shift.bias)
+            with torch.no_grad():
+                self.action_shift.bias.view(-1, shifts)[:, shifts // 2] = math.log(9 * (shifts - 1))
 
     @property
     def blocks(self) -> list[STBlock]:
@@ -110,6 +126,8 @@ class LatentActionModel(nn.Module):
         if self.motion_in is not None:
             x = x + self.motion_in(self._motion(pixels))
         query = self.action_query.to(x.dtype).expand(*x.shape[:2], 1, -1)  # (B, T, 1, D)
+        if self.band_motion_in is not None:
+            query = query + self.band_motion_in(self._band_motion(pixels).flatten(2))[:, :, None]
         x = self.encoder(torch.cat([query, x], dim=2))  # (B, T, 1+S, D)
         summary = self.encoder_out(x[:, :, 0])  # (B, T, code_dim): each frame's query token
         if config.action == "change":
@@ -123,6 +141,16 @@ class LatentActionModel(nn.Module):
         B, T = pixels.shape[:2]
         costs = motion.cost_volume(pixels[:, :-1].flatten(0, 1), pixels[:, 1:].flatten(0, 1),
                                    config.max_shift, config.patch_size, config.motion_temperature)
+        costs = costs.view(B, T - 1, *costs.shape[1:])
+        return torch.cat([torch.zeros_like(costs[:, :1]), costs], dim=1)
+
+    def _band_motion(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels: (B, T, C, H, W) -> (B, T, h, K): each frame's band cost volume against the one
+        before (models/motion.py); zero for the first frame, which has none."""
+        config = self.config
+        B, T = pixels.shape[:2]
+        costs = motion.band_cost_volume(pixels[:, :-1].flatten(0, 1), pixels[:, 1:].flatten(0, 1),
+                                        config.max_shift, config.patch_size, config.motion_temperature)
         costs = costs.view(B, T - 1, *costs.shape[1:])
         return torch.cat([torch.zeros_like(costs[:, :1]), costs], dim=1)
 
@@ -161,9 +189,17 @@ class LatentActionModel(nn.Module):
         patch_dim = patches.shape[-1]
         change = from_patches(predicted[..., :patch_dim], config.patch_size, config.frame_height, config.frame_width)
         last = video[:, :-1]
+        B, T = last.shape[:2]
+        grid_height, grid_width = config.grid
+        if self.action_shift is not None:  # frame t moved by the action alone
+            logits = self.action_shift(actions).float()
+            if config.action_shift == "band":
+                horizontal, vertical = logits.view(B * T, grid_height, 1, -1).softmax(-1).expand(-1, -1, grid_width, -1), None
+            else:
+                horizontal, vertical = logits.view(B * T, grid_height, grid_width, 2, -1).softmax(-1).unbind(-2)
+            last = motion.apply_shift_kernels(last.flatten(0, 1), horizontal, vertical, config.patch_size,
+                                              config.shift_stride).view(last.shape)
         if config.decoder_output == "shift":  # frame t moved by each patch's shift kernels
-            B, T = last.shape[:2]
-            grid_height, grid_width = config.grid
             logits = predicted[..., patch_dim:].float().reshape(B * T, grid_height, grid_width, 2, -1)
             horizontal, vertical = logits.softmax(-1).unbind(-2)
             last = motion.apply_shift_kernels(last.flatten(0, 1), horizontal, vertical, config.patch_size,

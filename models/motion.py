@@ -39,13 +39,32 @@ def cost_volume(previous: torch.Tensor, frames: torch.Tensor, max_shift: int, pa
     return torch.cat(costs, dim=-1)
 
 
-def apply_shift_kernels(frames: torch.Tensor, horizontal: torch.Tensor, vertical: torch.Tensor,
+@torch.no_grad()
+def band_cost_volume(previous: torch.Tensor, frames: torch.Tensor, max_shift: int, patch_size: int,
+                     temperature: float) -> torch.Tensor:
+    """previous, frames: (N, C, H, W) -> (N, h, K) per band of patch_size rows: softmax over the
+    K = 2*max_shift+1 horizontal shifts of -(mean squared error) / temperature between the band
+    and its predecessor so moved. The whole width votes, so a scroll of the level shows where a
+    single patch (sky, a flat wall) would match every shift. Data only: no gradient."""
+    H, W = frames.shape[-2:]
+    padded = F.pad(previous, (max_shift, max_shift, 0, 0), mode="replicate")
+    error = torch.stack([(padded.narrow(-1, max_shift - s, W) - frames).pow_(2).mean((1, 3))
+                         for s in range(-max_shift, max_shift + 1)], dim=1)  # (N, K, H)
+    error = F.pad(error, (0, _pad(H, patch_size)), mode="replicate")
+    pooled = F.avg_pool1d(error, patch_size)  # (N, K, h)
+    return torch.softmax(-pooled / temperature, dim=1).transpose(1, 2)
+
+
+def apply_shift_kernels(frames: torch.Tensor, horizontal: torch.Tensor, vertical: torch.Tensor | None,
                         patch_size: int, stride: int = 1) -> torch.Tensor:
     """frames: (N, C, H, W); horizontal, vertical: (N, h, w, K) weights per patch over the shifts
     -max_shift..max_shift in steps of stride (K = 2*max_shift/stride + 1) -> (N, C, H, W): each
-    pixel moved by its patch's horizontal mixture, then by its vertical one."""
+    pixel moved by its patch's horizontal mixture, then by its vertical one (None: not moved
+    vertically)."""
     max_shift = (horizontal.shape[-1] - 1) // 2 * stride
     for weights, dim in ((horizontal, -1), (vertical, -2)):
+        if weights is None:
+            continue
         H, W = frames.shape[-2:]
         size = frames.shape[dim]
         per_pixel = weights.permute(0, 3, 1, 2).repeat_interleave(patch_size, 2).repeat_interleave(patch_size, 3)
