@@ -52,13 +52,18 @@ def test_mismatched_vocabulary_is_an_error(tmp_path):
 
 
 def test_a_config_based_on_a_named_one_changes_only_the_keys_it_gives(tmp_path):
-    """local.toml is tiny.toml with two quantizer options; a based_on that names no config is refused."""
+    """local.toml is tiny.toml with two quantizer options and five LAM ones, the nested tables
+    (encoder, decoder, quantizer) untouched; a based_on that names no config is refused."""
     import dataclasses
 
     tiny, local = load_model_configs("tiny"), load_model_configs("local")
     assert (local.tokenizer.quantizer.ema_decay, local.tokenizer.quantizer.reset_draw) == (0.99, "error")
     assert dataclasses.replace(local.tokenizer, quantizer=tiny.tokenizer.quantizer) == tiny.tokenizer
-    assert (local.lam, local.dynamics) == (tiny.lam, tiny.dynamics)
+    lam_changes = {"action": "frame", "quantizer_loss_weight": 1.0, "unquantized_fraction": 0.0,
+                   "band_motion_input": True, "action_shift": "band"}
+    assert {key: getattr(local.lam, key) for key in lam_changes} == lam_changes
+    assert dataclasses.replace(local.lam, **{key: getattr(tiny.lam, key) for key in lam_changes}) == tiny.lam
+    assert local.dynamics == tiny.dynamics
     (tmp_path / "bad.toml").write_text('based_on = "huge"\n')
     with pytest.raises(ConfigError, match="based_on"):
         load_model_configs(tmp_path / "bad.toml")
