@@ -118,3 +118,34 @@ def test_ema_codebook_moves_codes_to_the_mean_of_their_inputs():
     torch.testing.assert_close(module.codebook.weight[:3], torch.tensor([[0.0, 0], [1, 0], [0, 1]]))
     assert not module.codebook.weight.requires_grad
     torch.testing.assert_close(out.loss, 0.25 * torch.tensor(1.0 / 2))  # commitment only: ((1 + 1) / 2) / 2 dims
+
+
+def test_bypass_steps_pass_inputs_through_then_quantise():
+    """During the first bypass_steps training steps the output is the input, with zero loss;
+    after them the quantiser snaps as usual."""
+    module = quantizer(bypass_steps=2, reset_dead_codes=False).train()
+    set_codebook(module, [[0, 0], [1, 0], [0, 1], [5, 5]])
+    inputs = torch.tensor([[0.9, 0.2], [4.0, 6.0]])
+    for _ in range(2):
+        out = module(inputs)
+        torch.testing.assert_close(out.quantized, inputs)
+        assert out.loss.item() == 0.0
+    torch.testing.assert_close(module(inputs).quantized, torch.tensor([[1.0, 0.0], [5.0, 5.0]]))
+    torch.testing.assert_close(module.eval()(inputs).quantized, torch.tensor([[1.0, 0.0], [5.0, 5.0]]))
+
+
+def test_kmeans_init_fits_the_codebook_to_the_first_quantised_batch():
+    """With kmeans_init_iters, the first quantised step moves the codes onto the batch's
+    clusters (after the bypass steps; the EMA averages restart there too, or the step's
+    update would pull the codes back towards their random start)."""
+    module = quantizer(bypass_steps=1, kmeans_init_iters=5, ema_decay=0.99).train()
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    inputs = (centres[:, None] + 0.1 * torch.randn(4, 25, 2)).reshape(-1, 2)
+    before = module.codebook.weight.clone()
+    module(inputs)
+    torch.testing.assert_close(module.codebook.weight, before)
+    out = module(inputs)
+    found = sorted(module.codebook.weight.round().tolist())
+    assert found == sorted(centres.tolist())
+    assert out.metrics["codes_used"].item() == 4
+    assert out.metrics["commitment"].item() < 0.05
