@@ -68,6 +68,9 @@ class QuantizerConfig:
     # this many Lloyd iterations) of that batch's inputs; 0: codes start as random draws of
     # them through the dead-code reset
     kmeans_init_iters: int = 0
+    # data-parallel training: the EMA averages and usage counts sum every replica's batch
+    # (an all-reduce in forward); otherwise only rank 0's count, as the trainer broadcasts its codebook
+    ema_all_ranks: bool = False
 
     def __post_init__(self):
         at_least(self, bypass_steps=0, kmeans_init_iters=0)

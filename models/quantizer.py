@@ -19,6 +19,7 @@ codebook from rank 0 after each step, or sets reset_dead_codes = false).
 from typing import NamedTuple
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -71,9 +72,10 @@ class VectorQuantizer(nn.Module):
                 loss = loss + codebook_loss
             quantized = flat + (chosen - flat).detach()  # straight-through estimator
             if self.training:
-                self._count_unused_steps(codes)
+                counts, sums = self._batch_statistics(flat.detach(), codes)
+                self._count_unused_steps(counts)
                 if self.config.ema_decay:
-                    self._ema_update(flat.detach(), codes)
+                    self._ema_update(counts, sums)
             metrics = self._usage(codes) | {"commitment": commitment.detach()}
             if self.training and self.config.reset_dead_codes:
                 self._reset_dead_codes(flat.detach(), chosen.detach())
@@ -152,16 +154,24 @@ class VectorQuantizer(nn.Module):
         }
 
     @torch.no_grad()
-    def _count_unused_steps(self, codes: torch.Tensor) -> None:
-        used = torch.zeros_like(self.steps_unused, dtype=torch.bool)
-        used[codes] = True
-        self.steps_unused.add_(1).masked_fill_(used, 0)
+    def _batch_statistics(self, flat: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (K,) how often each code was chosen and (K, D) the sum of its inputs, over this
+        replica's batch or, with ema_all_ranks, every replica's."""
+        counts = torch.bincount(codes, minlength=self.config.num_codes).to(flat.dtype)
+        sums = torch.zeros(self.config.num_codes, flat.shape[1], dtype=flat.dtype, device=flat.device)
+        sums.index_add_(0, codes, flat)
+        if self.config.ema_all_ranks and dist.is_available() and dist.is_initialized():
+            dist.all_reduce(counts)
+            dist.all_reduce(sums)
+        return counts, sums
 
     @torch.no_grad()
-    def _ema_update(self, flat: torch.Tensor, codes: torch.Tensor) -> None:
+    def _count_unused_steps(self, counts: torch.Tensor) -> None:
+        self.steps_unused.add_(1).masked_fill_(counts > 0, 0)
+
+    @torch.no_grad()
+    def _ema_update(self, counts: torch.Tensor, sums: torch.Tensor) -> None:
         decay = self.config.ema_decay
-        counts = torch.bincount(codes, minlength=self.config.num_codes).to(flat.dtype)  # (K,)
-        sums = torch.zeros_like(self.ema_sum).index_add_(0, codes, flat)  # (K, D)
         used = counts > 0  # an unused code keeps its average (the dead-code reset handles it)
         self.ema_count.copy_(torch.where(used, decay * self.ema_count + (1 - decay) * counts, self.ema_count))
         self.ema_sum.copy_(torch.where(used[:, None], decay * self.ema_sum + (1 - decay) * sums, self.ema_sum))

@@ -149,3 +149,25 @@ def test_kmeans_init_fits_the_codebook_to_the_first_quantised_batch():
     assert found == sorted(centres.tolist())
     assert out.metrics["codes_used"].item() == 4
     assert out.metrics["commitment"].item() < 0.05
+
+
+def _ema_rank(rank: int, init_file: str, batches: torch.Tensor, results) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    module = quantizer(ema_decay=0.5, ema_all_ranks=True, reset_dead_codes=False).train()
+    set_codebook(module, [[0, 0], [10, 0], [0, 10], [10, 10]])
+    module(batches[rank])
+    results[rank] = module.codebook.weight.clone()
+    torch.distributed.destroy_process_group()
+
+
+def test_ema_all_ranks_averages_every_replicas_batch(tmp_path):
+    """With ema_all_ranks, each replica's EMA step uses both replicas' inputs: the codebook equals
+    one process's after the two batches together."""
+    batches = torch.tensor([[[1.0, 0.0], [9.0, 1.0]], [[11.0, 0.0], [0.0, 9.0]]])  # rank 0's, rank 1's
+    results = torch.multiprocessing.Manager().dict()
+    torch.multiprocessing.spawn(_ema_rank, args=(str(tmp_path / "init"), batches, results), nprocs=2)
+    alone = quantizer(ema_decay=0.5, reset_dead_codes=False).train()
+    set_codebook(alone, [[0, 0], [10, 0], [0, 10], [10, 10]])
+    alone(batches.reshape(-1, 2))
+    for rank in range(2):
+        torch.testing.assert_close(results[rank], alone.codebook.weight)
