@@ -188,14 +188,18 @@ def run_in_processes(jobs: int, results: pathlib.Path, calls: list[tuple]) -> li
     return finished
 
 
-def train_for(model: torch.nn.Module, optim: OptimConfig, next_batch, cpu_seconds: float) -> tuple[int, float, list[dict]]:
+def train_for(model: torch.nn.Module, optim: OptimConfig, next_batch, cpu_seconds: float,
+              steps: int | None = None) -> tuple[int, float, list[dict]]:
     """Train on next_batch() for cpu_seconds of this process's CPU time, the cosine schedule
     fitted to the steps the budget allows (from the step cost of the first steps), grad clip;
+    with `steps`, for exactly that many steps (cosine fitted to them) whatever they cost;
     -> (steps, training CPU-s, each step's metrics as floats)."""
+    if steps:
+        optim, cpu_seconds = dataclasses.replace(optim, max_steps=steps), math.inf
     optimizer = build_optimizer(model, optim)
     schedule = build_schedule(optimizer, optim)
     started = time.process_time()
-    step, max_steps, metrics = 0, 10**6, []
+    step, max_steps, metrics = 0, steps or 10**6, []
     while step < max_steps and time.process_time() - started < cpu_seconds:
         output = model(next_batch())
         output.loss.backward()
@@ -207,7 +211,7 @@ def train_for(model: torch.nn.Module, optim: OptimConfig, next_batch, cpu_second
         metrics.append({key: float(value) for key, value in output.metrics.items()})
         if step == 2:
             calibration_start = time.process_time()
-        if step == CALIBRATION_STEPS:  # fit the cosine to the steps the budget allows
+        if step == CALIBRATION_STEPS and not steps:  # fit the cosine to the steps the budget allows
             step_cost = (time.process_time() - calibration_start) / (CALIBRATION_STEPS - 2)
             max_steps = max(step + 1, math.floor((cpu_seconds - (time.process_time() - started)) / step_cost) + step)
             optim = dataclasses.replace(optim, max_steps=max_steps)

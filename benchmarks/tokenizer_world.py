@@ -1,6 +1,7 @@
 """Tokenizer recipes on the offline world at a CPU budget, scored as `genie eval` scores them.
 
     python benchmarks/tokenizer_world.py [--cpu-seconds 800] [--variants a,b,...] [--seeds 0] [--jobs 2]
+    python benchmarks/tokenizer_world.py --steps 1000 ...           # a step budget instead (the job's max_steps)
     python benchmarks/tokenizer_world.py --list                      # the variants and what each changes
     python benchmarks/tokenizer_world.py --checkpoint RUN_OR_CHECKPOINT  # score a trained tokenizer
 
@@ -105,6 +106,10 @@ VARIANTS: dict[str, Variant] = {
     "ema err lr3e-3": Variant(lr=3e-3, changes=(("quantizer.ema_decay", 0.99), ("quantizer.reset_draw", "error"))),
     "ema err 4 lr2e-3": Variant(frames=4, lr=2e-3,
                                 changes=(("quantizer.ema_decay", 0.99), ("quantizer.reset_draw", "error"))),
+    # the EMA codebook with error reset, plus a warm-up of 100 steps unquantised ended by a
+    # k-means codebook (models/configs/local.toml without ema_all_ranks, a no-op in one process)
+    "local bypass100 km": Variant(changes=(("quantizer.ema_decay", 0.99), ("quantizer.reset_draw", "error"),
+                                           ("quantizer.bypass_steps", 100), ("quantizer.kmeans_init_iters", 10))),
 }
 
 
@@ -146,8 +151,9 @@ def sample_frames(clips: list[np.ndarray], count: int, generator: np.random.Gene
     return video_from_frames(torch.from_numpy(np.stack(frames)), torch.device("cpu"))
 
 
-def run(name: str, variant: Variant, seed: int, cpu_seconds: float, split: dict) -> dict:
-    """Train one variant for cpu_seconds of this process's CPU time, then score it on the held-out windows."""
+def run(name: str, variant: Variant, seed: int, cpu_seconds: float, split: dict, steps: int | None = None) -> dict:
+    """Train one variant for cpu_seconds of this process's CPU time (or `steps` steps), then
+    score it on the held-out windows."""
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     clips = clip_frames(split["train"])
@@ -155,10 +161,12 @@ def run(name: str, variant: Variant, seed: int, cpu_seconds: float, split: dict)
     generator = np.random.default_rng(seed)
     model = VideoTokenizer(variant.tokenizer_config())
     optim = OptimConfig(lr=variant.lr, warmup_steps=variant.warmup, max_steps=10**6)
-    step, train_cpu, metrics = train_for(model, optim, lambda: sample_frames(clips, variant.frames, generator), cpu_seconds)
+    step, train_cpu, metrics = train_for(model, optim, lambda: sample_frames(clips, variant.frames, generator),
+                                         cpu_seconds, steps)
     train_psnr, codes = [m["psnr"] for m in metrics], [m["codes_used"] for m in metrics]
     heldout = score(model, windows)
-    return {"name": name, "seed": seed, "variant": _jsonable(variant), "cpu_budget_s": cpu_seconds, "steps": step,
+    return {"name": name, "seed": seed, "variant": _jsonable(variant), "cpu_budget_s": cpu_seconds,
+            "step_budget": steps, "steps": step,
             "frames_seen": step * variant.frames, "train_cpu_s": round(train_cpu, 1),
             "cpu_s_per_step": round(train_cpu / max(step, 1), 3),
             "train_psnr_last50": round(float(np.mean(train_psnr[-50:])), 2),
@@ -195,6 +203,7 @@ def print_table(results: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cpu-seconds", type=float, default=800.0, help="training CPU time per run")
+    parser.add_argument("--steps", type=int, help="train for this many steps instead of --cpu-seconds")
     parser.add_argument("--variants", help="comma-separated names (default: all; see --list)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; each variant runs once per seed")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one thread each)")
@@ -220,15 +229,18 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(seed) for seed in options.seeds.split(",")]
     options.results.parent.mkdir(parents=True, exist_ok=True)
     done = [json.loads(line) for line in open(options.results)] if options.results.exists() else []
-    done = [r for r in done if r["cpu_budget_s"] == options.cpu_seconds and r["name"] in VARIANTS
+    done = [r for r in done if r["cpu_budget_s"] == options.cpu_seconds and r.get("step_budget") == options.steps
+            and r["name"] in VARIANTS
             and _jsonable(VARIANTS[r["name"]]) == r["variant"]]
     have = {(r["name"], r["seed"]) for r in done}
     todo = [(name, seed) for seed in seeds for name in names if (name, seed) not in have]
     done += run_in_processes(options.jobs, options.results,
-                             [(run, name, VARIANTS[name], seed, options.cpu_seconds, split) for name, seed in todo])
+                             [(run, name, VARIANTS[name], seed, options.cpu_seconds, split, options.steps)
+                              for name, seed in todo])
     chosen = [r for r in done if r["name"] in names and r["seed"] in seeds]
-    print(f"\n{platform.machine()}, torch {torch.__version__}, 1 thread per run, {options.cpu_seconds:.0f} training "
-          f"CPU-s per run; held out: {len(split['held_out'])} videos, {EVAL_MAX_WINDOWS} windows of {EVAL_WINDOW_FRAMES}")
+    budget = f"{options.steps} steps" if options.steps else f"{options.cpu_seconds:.0f} training CPU-s"
+    print(f"\n{platform.machine()}, torch {torch.__version__}, 1 thread per run, {budget} per run; "
+          f"held out: {len(split['held_out'])} videos, {EVAL_MAX_WINDOWS} windows of {EVAL_WINDOW_FRAMES}")
     print_table(sorted(chosen, key=lambda r: names.index(r["name"])))
     return 0
 

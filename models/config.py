@@ -14,7 +14,7 @@ import pathlib
 import tomllib
 from typing import Literal
 
-from schemas.config import ConfigError, from_dict
+from schemas.config import ConfigError, at_least, from_dict
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
 NAMED_CONFIGS = ("tiny", "local", "small", "paper")
@@ -61,8 +61,19 @@ class QuantizerConfig:
     # compare unit vectors (ViT-VQGAN): lookup by cosine similarity, codes on the unit sphere;
     # keeps the codebook in use where plain Euclidean codes collapse onto a few entries
     l2_normalize: bool = False
+    # training steps at the start that pass the inputs through unquantised: the encoder and
+    # decoder first learn as a plain autoencoder, whose outputs the codebook is then fitted to
+    bypass_steps: int = 0
+    # > 0: the first quantised training step sets the codebook to k-means (k-means++ seeding,
+    # this many Lloyd iterations) of that batch's inputs; 0: codes start as random draws of
+    # them through the dead-code reset
+    kmeans_init_iters: int = 0
+    # data-parallel training: the EMA averages and usage counts sum every replica's batch
+    # (an all-reduce in forward); otherwise only rank 0's count, as the trainer broadcasts its codebook
+    ema_all_ranks: bool = False
 
     def __post_init__(self):
+        at_least(self, bypass_steps=0, kmeans_init_iters=0)
         if self.dead_code_patience < 1:
             raise ConfigError(f"dead_code_patience must be >= 1, got {self.dead_code_patience}")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -7,7 +7,9 @@ something pushes back: here a code unused for `dead_code_patience` training step
 (counted in the metrics) and, with `reset_dead_codes`, moved onto a random encoder output
 of the current batch. With `l2_normalize`, inputs and codes are compared as unit vectors
 (Yu et al. 2022, ViT-VQGAN): the lookup is by cosine similarity and the quantised vectors
-lie on the unit sphere, which keeps far more of the codebook in use.
+lie on the unit sphere, which keeps far more of the codebook in use. With `bypass_steps`,
+the first training steps skip the quantiser (a plain autoencoder warm-up), and with
+`kmeans_init_iters` the codebook starts as k-means of the first quantised batch's inputs.
 
 Note for data-parallel training: the reset draws from each replica's own batch, so
 replicas' codebooks diverge unless the trainer keeps them in step (e.g. broadcasts the
@@ -17,6 +19,7 @@ codebook from rank 0 after each step, or sets reset_dead_codes = false).
 from typing import NamedTuple
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -44,6 +47,8 @@ class VectorQuantizer(nn.Module):
             self.codebook.weight.requires_grad_(False)
             self.register_buffer("ema_count", torch.ones(config.num_codes))
             self.register_buffer("ema_sum", self.codebook.weight.detach().clone())
+        if config.bypass_steps or config.kmeans_init_iters:
+            self.register_buffer("training_steps", torch.zeros((), dtype=torch.long))
 
     def forward(self, z: torch.Tensor) -> QuantizerOutput:
         """z: (..., code_dim) -> quantized (..., code_dim), codes (...)."""
@@ -52,6 +57,12 @@ class VectorQuantizer(nn.Module):
             if self.config.l2_normalize:
                 z = F.normalize(z, dim=-1)
             flat = z.reshape(-1, self.config.code_dim)  # (M, code_dim)
+            if self.training and self._warming_up(flat):
+                codes = self.nearest_codes(flat)
+                metrics = self._usage(codes) | {"commitment": torch.zeros((), device=z.device)}
+                # zero, but a learned codebook stays in the graph: DDP expects a gradient for every parameter
+                loss = 0.0 * self._codes().sum()
+                return QuantizerOutput(z, codes.view(z.shape[:-1]), loss, metrics)
             codes = self.nearest_codes(flat)  # (M,)
             chosen = self.lookup(codes)  # (M, code_dim)
             codebook_loss = F.mse_loss(chosen, flat.detach())
@@ -61,9 +72,10 @@ class VectorQuantizer(nn.Module):
                 loss = loss + codebook_loss
             quantized = flat + (chosen - flat).detach()  # straight-through estimator
             if self.training:
-                self._count_unused_steps(codes)
+                counts, sums = self._batch_statistics(flat.detach(), codes)
+                self._count_unused_steps(counts)
                 if self.config.ema_decay:
-                    self._ema_update(flat.detach(), codes)
+                    self._ema_update(counts, sums)
             metrics = self._usage(codes) | {"commitment": commitment.detach()}
             if self.training and self.config.reset_dead_codes:
                 self._reset_dead_codes(flat.detach(), chosen.detach())
@@ -93,6 +105,44 @@ class VectorQuantizer(nn.Module):
         return F.normalize(weight.clone(), dim=-1)
 
     @torch.no_grad()
+    def _warming_up(self, flat: torch.Tensor) -> bool:
+        """Count a training step; True while it is one of the bypass_steps (pass through
+        unquantised). The first quantised step fits the codebook with k-means if configured.
+
+        Reads a counter from the device, but only in runs that set these options."""
+        if not hasattr(self, "training_steps"):
+            return False
+        step = int(self.training_steps)
+        self.training_steps.add_(1)
+        if step == self.config.bypass_steps and self.config.kmeans_init_iters:
+            self._fit_codebook(flat.detach())
+        return step < self.config.bypass_steps
+
+    @torch.no_grad()
+    def _fit_codebook(self, flat: torch.Tensor) -> None:
+        """Set every code to k-means of the rows of `flat` (M, code_dim): k-means++ seeding
+        (each next code drawn in proportion to the squared distance to the nearest code so far,
+        so flat background, most of a frame, gets few codes), then Lloyd iterations in which
+        an empty cluster keeps its code."""
+        K = self.config.num_codes
+        codes = torch.empty(K, flat.shape[1], dtype=flat.dtype, device=flat.device)
+        codes[0] = flat[torch.randint(flat.shape[0], (), device=flat.device)]
+        nearest = (flat - codes[0]).pow(2).sum(1)  # (M,) squared distance to the nearest code so far
+        for index in range(1, K):
+            codes[index] = flat[torch.multinomial(nearest + 1e-12, 1)[0]]
+            nearest = torch.minimum(nearest, (flat - codes[index]).pow(2).sum(1))
+        for _ in range(self.config.kmeans_init_iters):
+            assigned = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codes.T + codes.pow(2).sum(1)).argmin(1)
+            counts = torch.bincount(assigned, minlength=K).to(flat.dtype)  # (K,)
+            sums = torch.zeros_like(codes).index_add_(0, assigned, flat)
+            codes = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], codes)
+        self.codebook.weight.copy_(codes)
+        if self.config.ema_decay:
+            self.ema_count.fill_(1.0)
+            self.ema_sum.copy_(codes)
+        self.steps_unused.zero_()
+
+    @torch.no_grad()
     def _usage(self, codes: torch.Tensor) -> dict[str, torch.Tensor]:
         counts = torch.bincount(codes, minlength=self.config.num_codes).float()  # (K,)
         probabilities = counts / counts.sum()
@@ -104,16 +154,24 @@ class VectorQuantizer(nn.Module):
         }
 
     @torch.no_grad()
-    def _count_unused_steps(self, codes: torch.Tensor) -> None:
-        used = torch.zeros_like(self.steps_unused, dtype=torch.bool)
-        used[codes] = True
-        self.steps_unused.add_(1).masked_fill_(used, 0)
+    def _batch_statistics(self, flat: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (K,) how often each code was chosen and (K, D) the sum of its inputs, over this
+        replica's batch or, with ema_all_ranks, every replica's."""
+        counts = torch.bincount(codes, minlength=self.config.num_codes).to(flat.dtype)
+        sums = torch.zeros(self.config.num_codes, flat.shape[1], dtype=flat.dtype, device=flat.device)
+        sums.index_add_(0, codes, flat)
+        if self.config.ema_all_ranks and dist.is_available() and dist.is_initialized():
+            dist.all_reduce(counts)
+            dist.all_reduce(sums)
+        return counts, sums
 
     @torch.no_grad()
-    def _ema_update(self, flat: torch.Tensor, codes: torch.Tensor) -> None:
+    def _count_unused_steps(self, counts: torch.Tensor) -> None:
+        self.steps_unused.add_(1).masked_fill_(counts > 0, 0)
+
+    @torch.no_grad()
+    def _ema_update(self, counts: torch.Tensor, sums: torch.Tensor) -> None:
         decay = self.config.ema_decay
-        counts = torch.bincount(codes, minlength=self.config.num_codes).to(flat.dtype)  # (K,)
-        sums = torch.zeros_like(self.ema_sum).index_add_(0, codes, flat)  # (K, D)
         used = counts > 0  # an unused code keeps its average (the dead-code reset handles it)
         self.ema_count.copy_(torch.where(used, decay * self.ema_count + (1 - decay) * counts, self.ema_count))
         self.ema_sum.copy_(torch.where(used[:, None], decay * self.ema_sum + (1 - decay) * sums, self.ema_sum))

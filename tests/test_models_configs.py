@@ -52,12 +52,14 @@ def test_mismatched_vocabulary_is_an_error(tmp_path):
 
 
 def test_a_config_based_on_a_named_one_changes_only_the_keys_it_gives(tmp_path):
-    """local.toml is tiny.toml with two quantizer options and five LAM ones, the nested tables
-    (encoder, decoder, quantizer) untouched; a based_on that names no config is refused."""
+    """local.toml is tiny.toml with five quantizer options and five LAM ones, the nested tables
+    (encoder, decoder, LAM quantizer) untouched; a based_on that names no config is refused."""
     import dataclasses
 
     tiny, local = load_model_configs("tiny"), load_model_configs("local")
-    assert (local.tokenizer.quantizer.ema_decay, local.tokenizer.quantizer.reset_draw) == (0.99, "error")
+    quantizer = local.tokenizer.quantizer
+    assert (quantizer.ema_decay, quantizer.reset_draw) == (0.99, "error")
+    assert (quantizer.bypass_steps, quantizer.kmeans_init_iters, quantizer.ema_all_ranks) == (100, 10, True)
     assert dataclasses.replace(local.tokenizer, quantizer=tiny.tokenizer.quantizer) == tiny.tokenizer
     lam_changes = {"action": "frame", "quantizer_loss_weight": 1.0, "unquantized_fraction": 0.0,
                    "band_motion_input": True, "action_shift": "band"}

@@ -118,3 +118,56 @@ def test_ema_codebook_moves_codes_to_the_mean_of_their_inputs():
     torch.testing.assert_close(module.codebook.weight[:3], torch.tensor([[0.0, 0], [1, 0], [0, 1]]))
     assert not module.codebook.weight.requires_grad
     torch.testing.assert_close(out.loss, 0.25 * torch.tensor(1.0 / 2))  # commitment only: ((1 + 1) / 2) / 2 dims
+
+
+def test_bypass_steps_pass_inputs_through_then_quantise():
+    """During the first bypass_steps training steps the output is the input, with zero loss;
+    after them the quantiser snaps as usual."""
+    module = quantizer(bypass_steps=2, reset_dead_codes=False).train()
+    set_codebook(module, [[0, 0], [1, 0], [0, 1], [5, 5]])
+    inputs = torch.tensor([[0.9, 0.2], [4.0, 6.0]])
+    for _ in range(2):
+        out = module(inputs)
+        torch.testing.assert_close(out.quantized, inputs)
+        assert out.loss.item() == 0.0
+    torch.testing.assert_close(module(inputs).quantized, torch.tensor([[1.0, 0.0], [5.0, 5.0]]))
+    torch.testing.assert_close(module.eval()(inputs).quantized, torch.tensor([[1.0, 0.0], [5.0, 5.0]]))
+
+
+def test_kmeans_init_fits_the_codebook_to_the_first_quantised_batch():
+    """With kmeans_init_iters, the first quantised step moves the codes onto the batch's
+    clusters (after the bypass steps; the EMA averages restart there too, or the step's
+    update would pull the codes back towards their random start)."""
+    module = quantizer(bypass_steps=1, kmeans_init_iters=5, ema_decay=0.99).train()
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    inputs = (centres[:, None] + 0.1 * torch.randn(4, 25, 2)).reshape(-1, 2)
+    before = module.codebook.weight.clone()
+    module(inputs)
+    torch.testing.assert_close(module.codebook.weight, before)
+    out = module(inputs)
+    found = sorted(module.codebook.weight.round().tolist())
+    assert found == sorted(centres.tolist())
+    assert out.metrics["codes_used"].item() == 4
+    assert out.metrics["commitment"].item() < 0.05
+
+
+def _ema_rank(rank: int, init_file: str, batches: torch.Tensor, results) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    module = quantizer(ema_decay=0.5, ema_all_ranks=True, reset_dead_codes=False).train()
+    set_codebook(module, [[0, 0], [10, 0], [0, 10], [10, 10]])
+    module(batches[rank])
+    results[rank] = module.codebook.weight.clone()
+    torch.distributed.destroy_process_group()
+
+
+def test_ema_all_ranks_averages_every_replicas_batch(tmp_path):
+    """With ema_all_ranks, each replica's EMA step uses both replicas' inputs: the codebook equals
+    one process's after the two batches together."""
+    batches = torch.tensor([[[1.0, 0.0], [9.0, 1.0]], [[11.0, 0.0], [0.0, 9.0]]])  # rank 0's, rank 1's
+    results = torch.multiprocessing.Manager().dict()
+    torch.multiprocessing.spawn(_ema_rank, args=(str(tmp_path / "init"), batches, results), nprocs=2)
+    alone = quantizer(ema_decay=0.5, reset_dead_codes=False).train()
+    set_codebook(alone, [[0, 0], [10, 0], [0, 10], [10, 10]])
+    alone(batches.reshape(-1, 2))
+    for rank in range(2):
+        torch.testing.assert_close(results[rank], alone.codebook.weight)
