@@ -136,6 +136,8 @@ class VectorQuantizer(nn.Module):
             counts = torch.bincount(assigned, minlength=K).to(flat.dtype)  # (K,)
             sums = torch.zeros_like(codes).index_add_(0, assigned, flat)
             codes = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], codes)
+        if self.config.ema_all_ranks and dist.is_available() and dist.is_initialized():
+            dist.broadcast(codes, src=0)  # one codebook from this step on, so the all-reduced averages agree
         self.codebook.weight.copy_(codes)
         if self.config.ema_decay:
             self.ema_count.fill_(1.0)
