@@ -139,22 +139,19 @@ class LatentActionModel(nn.Module):
         return summary[:, 1:]  # a_t: frame t+1's query, which has seen frames <= t+1
 
     def _motion(self, pixels: torch.Tensor) -> torch.Tensor:
-        """pixels: (B, T, C, H, W) -> (B, T, S, 2K): each frame's cost volume against the one
-        before (models/motion.py); zero for the first frame, which has none."""
-        config = self.config
-        B, T = pixels.shape[:2]
-        costs = motion.cost_volume(pixels[:, :-1].flatten(0, 1), pixels[:, 1:].flatten(0, 1),
-                                   config.max_shift, config.patch_size, config.motion_temperature)
-        costs = costs.view(B, T - 1, *costs.shape[1:])
-        return torch.cat([torch.zeros_like(costs[:, :1]), costs], dim=1)
+        """pixels: (B, T, C, H, W) -> (B, T, S, 2K): each patch's cost volume (models/motion.py)."""
+        return self._against_previous(pixels, motion.cost_volume)
 
     def _band_motion(self, pixels: torch.Tensor) -> torch.Tensor:
-        """pixels: (B, T, C, H, W) -> (B, T, h, K): each frame's band cost volume against the one
-        before (models/motion.py); zero for the first frame, which has none."""
+        """pixels: (B, T, C, H, W) -> (B, T, h, K): each row band's cost volume (models/motion.py)."""
+        return self._against_previous(pixels, motion.band_cost_volume)
+
+    def _against_previous(self, pixels: torch.Tensor, volume) -> torch.Tensor:
+        """`volume` of each frame against the one before; zero for the first frame, which has none."""
         config = self.config
         B, T = pixels.shape[:2]
-        costs = motion.band_cost_volume(pixels[:, :-1].flatten(0, 1), pixels[:, 1:].flatten(0, 1),
-                                        config.max_shift, config.patch_size, config.motion_temperature)
+        costs = volume(pixels[:, :-1].flatten(0, 1), pixels[:, 1:].flatten(0, 1),
+                       config.max_shift, config.patch_size, config.motion_temperature)
         costs = costs.view(B, T - 1, *costs.shape[1:])
         return torch.cat([torch.zeros_like(costs[:, :1]), costs], dim=1)
 
