@@ -49,7 +49,7 @@ class EvalConfig:
     max_windows: int = 64  # windows evaluated, taken from the videos in turn
     batch_size: int = 8  # windows per model call
     steps: int = 25  # MaskGIT steps per generated frame (Genie: 25)
-    temperature: float = 2.0  # MaskGIT sampling temperature (Genie: 2)
+    temperature: float = 2.0  # MaskGIT's choice temperature (models/sampler.py; Genie: 2)
     t: int = 4  # the frame ΔtPSNR is measured at (Genie: 4)
     confidence: float = 0.95  # of the bootstrap intervals
     resamples: int = 2000  # bootstrap resamples
@@ -66,8 +66,8 @@ class EvalConfig:
             raise ConfigError(f"horizon must be in 0..window_frames-1 = {self.window_frames - 1}, got {self.horizon}")
         if not 1 <= self.t <= self.generated_frames:
             raise ConfigError(f"t = {self.t} must be within the {self.generated_frames} generated frames")
-        if self.max_windows < 2 or self.batch_size < 1 or self.steps < 1 or self.temperature <= 0:
-            raise ConfigError("need max_windows >= 2, batch_size >= 1, steps >= 1 and temperature > 0")
+        if self.max_windows < 2 or self.batch_size < 1 or self.steps < 1 or self.temperature < 0:
+            raise ConfigError("need max_windows >= 2, batch_size >= 1, steps >= 1 and temperature >= 0")
         if self.i3d_weights and not pathlib.Path(self.i3d_weights).is_file():
             raise ConfigError(f"i3d_weights: no file {self.i3d_weights}")
         if self.corpus_dir and not (pathlib.Path(self.corpus_dir) / "truth").is_dir():

@@ -7,8 +7,8 @@
 
 --tokenizer and --dynamics take a checkpoint or a run folder (its newest checkpoint). The
 image is fitted into 160x90 (scaled, then padded with black), the training frame size; with
---clips instead of --image, the first frame of the first clip there starts the world. The
-PNG shows the start image and the generated frames left to right (one row per branch).
+--clips instead of --image, the first frame of the first clip there starts the world (past
+a fade from black). The PNG shows the start image and the generated frames left to right (one row per branch).
 --serve opens the play page on 127.0.0.1:--port (jobs/play_page.py) instead of writing a PNG.
 """
 
@@ -83,14 +83,19 @@ def load_world(tokenizer: str, dynamics: str, steps: int, temperature: float):
                          load_trained(latest_checkpoint(dynamics), "dynamics"), steps, temperature)
 
 
-def first_clip_frame(locations: list[str]) -> np.ndarray:
-    """The first frame (90, 160, 3) uint8 of the first readable clip in these clip shards."""
+def first_clip_frame(locations: list[str], min_contrast: float = 8.0) -> np.ndarray:
+    """The first frame (90, 160, 3) uint8 with something to see in the first readable clip of
+    these clip shards: a clip that opens on a fade from black starts where the picture does
+    (grey-level standard deviation >= min_contrast), or at frame 0 if it never does."""
     from schemas.shard import decode_sample
     from schemas.shard_io import iter_samples, list_shards
 
     for shard in list_shards(locations):
         for sample in iter_samples(shard):
-            return decode_sample(sample)[0][0]
+            frames = decode_sample(sample)[0]  # (T, H, W, 3)
+            contrast = frames.astype(np.float32).mean(-1).std(axis=(1, 2))  # (T,)
+            visible = np.flatnonzero(contrast >= min_contrast)
+            return frames[visible[0] if len(visible) else 0]
     raise ConfigError(f"no clip in {locations} to start playing from")
 
 

@@ -46,7 +46,7 @@ class RunEvalSection:
     window_frames: int = 5  # frames per evaluation window: the real first frame + 4 generated (t = 4)
     max_windows: int = 64  # windows evaluated, taken from the held-out videos in turn
     steps: int = 25  # MaskGIT steps per generated frame (Genie: 25)
-    temperature: float = 2.0  # MaskGIT sampling temperature (Genie: 2)
+    temperature: float = 2.0  # MaskGIT's choice temperature (models/sampler.py; Genie: 2)
     batch_size: int = 8
 
 

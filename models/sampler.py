@@ -1,10 +1,19 @@
 """MaskGIT sampling of new frames from the dynamics model (Chang et al. 2022; Genie Sec. 3).
 
 A new frame starts fully masked. Each of `steps` steps predicts every masked token, draws a
-candidate for each from softmax(logits / temperature) (Genie: 25 steps, temperature 2,
-random sampling), and keeps the most confident candidates, leaving masked the number the
-cosine schedule says, so after the last step every token is filled. The frame is then
-committed to the context and the next one starts.
+candidate for each from the model's distribution softmax(logits) ("random sampling"), and
+keeps the most confident candidates, leaving masked the number the cosine schedule says, so
+after the last step every token is filled. The frame is then committed to the context and
+the next one starts.
+
+The temperature is MaskGIT's (Chang et al. 2022, its parallel decoding): Gumbel noise scaled
+by temperature * (1 - step / steps) is added to the log-probability of each candidate before
+the most confident are kept, so early steps choose which tokens to fix with some randomness
+and the last ones by confidence alone; the candidates themselves are drawn at temperature 1.
+Genie's "25 MaskGIT steps, temperature 2, random sampling" read in MaskGIT's terms. (Dividing
+the logits by 2 instead, which this sampler did before, flattens every draw: the small models
+of `genie run` then fill black backgrounds with scattered bright tokens; benchmarks/RESULTS.md,
+"MaskGIT's temperature".)
 
 A FramePredictor holds the context. With the KV cache (the default) the context frames go
 through the model once and each step runs only the new frame, attending to cached temporal
@@ -95,6 +104,11 @@ class FramePredictor:
         self.cache.advance(self.tokens.shape[1])
 
 
+def _gumbel(shape: torch.Size, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
+    uniform = torch.rand(shape, device=device, generator=generator).clamp_(1e-20, 1.0)
+    return -torch.log(-torch.log(uniform))
+
+
 def sample_frame(predictor: FramePredictor, action: torch.Tensor, steps: int, temperature: float,
                  generator: torch.Generator | None) -> torch.Tensor:
     """MaskGIT-sample one frame (B, h, w) reached by `action` (B,) from the predictor's context."""
@@ -103,11 +117,12 @@ def sample_frame(predictor: FramePredictor, action: torch.Tensor, steps: int, te
     S, device = h * w, action.device
     tokens = torch.full((B, S), dynamics.mask_id, dtype=torch.long, device=device)
     masked = torch.ones(B, S, dtype=torch.bool, device=device)
-    for still_masked in unmasking_schedule(S, steps):
-        logits = predictor.logits(tokens.view(B, h, w), action).view(B, S, -1).float() / temperature  # (B, S, V)
-        uniform = torch.rand(logits.shape, device=device, generator=generator).clamp_(1e-20, 1.0)
-        candidates = (logits - torch.log(-torch.log(uniform))).argmax(-1)  # Gumbel-max sample, (B, S)
-        confidence = torch.log_softmax(logits, -1).gather(-1, candidates[..., None])[..., 0]  # (B, S)
+    for step, still_masked in enumerate(unmasking_schedule(S, steps)):
+        logits = predictor.logits(tokens.view(B, h, w), action).view(B, S, -1).float()  # (B, S, V)
+        log_probs = torch.log_softmax(logits, -1)
+        candidates = (log_probs + _gumbel(log_probs.shape, device, generator)).argmax(-1)  # a draw, (B, S)
+        confidence = log_probs.gather(-1, candidates[..., None])[..., 0]  # (B, S)
+        confidence = confidence + temperature * (1 - (step + 1) / steps) * _gumbel(confidence.shape, device, generator)
         candidates = torch.where(masked, candidates, tokens)
         confidence = confidence.masked_fill(~masked, math.inf)  # tokens already chosen stay chosen
         least_confident = confidence.topk(still_masked, dim=1, largest=False).indices  # (B, still_masked)
@@ -137,8 +152,8 @@ def generate(dynamics: DynamicsModel, context_tokens: torch.Tensor, actions: tor
 def play(predictor: FramePredictor, actions: torch.Tensor, steps: int = 25, temperature: float = 2.0,
          generator: torch.Generator | None = None) -> torch.Tensor:
     """Generate one frame per action (B, n) after the predictor's context -> (B, n, h, w) int64."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
     frames = []
     for action in actions.unbind(1):
         frame = sample_frame(predictor, action, steps, temperature, generator)

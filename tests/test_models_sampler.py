@@ -127,3 +127,32 @@ def test_past_the_window_the_context_is_the_latest_frames_starting_without_an_ac
     expected = model.logits(torch.cat([video[:, -1 - window:-1], probe[:, None]], dim=1), context_actions)[:, -1]
     with torch.no_grad():
         torch.testing.assert_close(predictor.logits(probe, action), expected, rtol=1e-5, atol=1e-5)
+
+
+class _FixedLogits:
+    """A context whose every token has the same next-token distribution: 90% code 0, 10% code 1."""
+
+    def __init__(self, dynamics: DynamicsModel):
+        self.dynamics = dynamics
+
+    def logits(self, frame: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        logits = torch.full(frame.shape + (CONFIG.num_codes,), -math.inf)
+        logits[..., 0], logits[..., 1] = math.log(0.9), math.log(0.1)
+        return logits
+
+
+def test_temperature_randomises_which_tokens_are_kept_not_the_draws():
+    """MaskGIT's temperature: with none, the likelier code wins the confidence ranking (the rare
+    one is kept far below its 10%); a huge one keeps tokens in random order, so the share tends
+    to the model's 10% and no further (dividing the logits by 100 would give ~50%)."""
+    from models.sampler import sample_frame
+
+    def rare_share(temperature):
+        frames = sample_frame(_FixedLogits(dynamics()), torch.zeros(256, dtype=torch.long), steps=6,
+                              temperature=temperature, generator=torch.Generator().manual_seed(3))
+        assert frames.shape == (256, CONFIG.token_height, CONFIG.token_width)
+        return float((frames == 1).float().mean())
+
+    none, genie, huge = rare_share(0.0), rare_share(2.0), rare_share(100.0)
+    assert none < genie < huge
+    assert none < 0.04 and 0.07 < huge < 0.12

@@ -185,3 +185,25 @@ def test_genie_play_refuses_bad_input(tiny, tmp_path):
         play.main(["--tokenizer", str(tokenizer_run), "--dynamics", str(tokenizer_run), "--out", str(tmp_path / "o.png"),
                    "--image", str(tmp_path / "start.png")])
     assert not (tmp_path / "out.png").exists()
+
+
+def test_play_from_clips_starts_past_a_fade_from_black(tmp_path):
+    """A held-out clip opening on black frames starts the world at its first visible frame;
+    a clip that is black throughout starts at frame 0."""
+    import webdataset
+
+    from schemas import ids, shard
+
+    frames = np.zeros((6, 90, 160, 3), np.uint8)
+    frames[2] = 6  # the fade, still nearly black and flat
+    frames[3:, 40:] = (60, 140, 220)  # sky over a dark ground from frame 3 on
+    frames[4:, :, 80:] = 255
+    for name, video in (("fade", frames), ("black", np.zeros_like(frames))):
+        meta = {"clip_id": ids.clip_id(name, 0, 6), "video_id": name, "scene_index": 0, "start_frame": 0,
+                "end_frame": 6, "start_s": 0.0, "end_s": 0.6, "n_frames": 6, "fps": 10, "width": 160, "height": 90,
+                "quality_score": None, "pipeline_version": "test"}
+        with webdataset.TarWriter(str(tmp_path / f"{name}.tar")) as writer:
+            writer.write(shard.encode_sample(video, meta))
+    start = play.first_clip_frame([str(tmp_path / "fade.tar")])
+    assert abs(start.astype(int) - frames[3]).max() <= 8  # the clip's frame 3, up to the shard's lossy coding
+    assert play.first_clip_frame([str(tmp_path / "black.tar")]).max() <= 8
